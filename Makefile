@@ -55,6 +55,7 @@ e2e: $(STAMP)
 crd: $(STAMP)
 	$(BIN)/eureka crd > manifests/crd/eureka.dev_rljobs.yaml
 	cp manifests/crd/eureka.dev_rljobs.yaml charts/eureka/crds/eureka.dev_rljobs.yaml
+	$(BIN)/python -c "from eureka_operator.reference import render_reference as r; print(r(), end='')" > docs/rljob-reference.md
 
 clean:
 	rm -rf $(VENV) $(TOOLS) runs .pytest_cache .mypy_cache .ruff_cache

@@ -25,11 +25,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="eureka", description="Rule-based RL for vision-language models, locally or on Kubernetes."
+        prog="eureka",
+        description="Rule-based RL for vision-language models, locally or on Kubernetes.",
     )
     parser.add_argument("--version", action="version", version="eureka 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_text) in SUBCOMMANDS.items():
+    for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
@@ -46,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and module_name.startswith(err.name):
-            print(f"eureka {name}: not available in this build ({module_name} missing)", file=sys.stderr)
+            print(
+                f"eureka {name}: not available in this build ({module_name} missing)",
+                file=sys.stderr,
+            )
             return 2
         raise
     sub = argparse.ArgumentParser(prog=f"eureka {name}", description=help_text)

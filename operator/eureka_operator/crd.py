@@ -62,8 +62,8 @@ def _convert(node: Schema, defs: dict[str, Schema]) -> Schema:
         out["enum"] = [node["const"]]
         out.setdefault("type", _json_type(node["const"]))
     for key, value in node.items():
-        if key not in _KEPT_KEYS or key in out:
-            continue
+        if key not in _KEPT_KEYS or key in out or (key == "default" and value is None):
+            continue  # a null default adds nothing: the field is simply unset
         if key == "properties":
             out[key] = {name: _convert(prop, defs) for name, prop in value.items()}
         elif key == "items":
@@ -163,7 +163,9 @@ def render_crd() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json-schema", action="store_true", help="print the spec's JSON schema instead")
+    parser.add_argument(
+        "--json-schema", action="store_true", help="print the spec's JSON schema instead"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,9 @@ from eureka_trainer.config import RLJobError, load_rljobs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="RLJob YAML files (multi-document allowed)")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="RLJob YAML files (multi-document allowed)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
 
 

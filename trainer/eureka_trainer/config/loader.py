@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from eureka_trainer.config.base import ApiModel
 from eureka_trainer.config.spec import RLJobSpec
@@ -28,11 +28,9 @@ SHORT_NAMES = ["rlj"]
 class ObjectMeta(ApiModel):
     """Kubernetes object metadata (the fields a user writes; server-set fields pass through)."""
 
-    model_config = {**ApiModel.model_config, "extra": "allow"}
+    model_config = ConfigDict(**{**ApiModel.model_config, "extra": "allow"})
 
-    name: str = Field(
-        min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-    )
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     """Job name: a DNS-1123 label (it names the RayJob and its pods)."""
     namespace: str | None = None
     """Namespace of the job."""
@@ -45,9 +43,9 @@ class ObjectMeta(ApiModel):
 class RLJob(ApiModel):
     """A reinforcement-learning job: one YAML runs locally (`eureka run`) or on a cluster."""
 
-    api_version: Literal["eureka.dev/v1alpha1"] = API_VERSION
+    api_version: Literal["eureka.dev/v1alpha1"] = "eureka.dev/v1alpha1"
     """API version."""
-    kind: Literal["RLJob"] = KIND
+    kind: Literal["RLJob"] = "RLJob"
     """Kind."""
     metadata: ObjectMeta
     """Object metadata."""
@@ -144,7 +142,9 @@ def _documents(text: str, file: str) -> list[tuple[int, yaml.Node, Any]]:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(err, "problem", None) or str(err)
-        raise RLJobError([Problem(file, line, len(docs) + 1, "", f"YAML syntax: {reason}")]) from None
+        raise RLJobError(
+            [Problem(file, line, len(docs) + 1, "", f"YAML syntax: {reason}")]
+        ) from None
     finally:
         loader.dispose()
     return docs

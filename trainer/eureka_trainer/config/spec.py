@@ -185,7 +185,9 @@ class AlgorithmSpec(ApiModel):
     """Stop after this many steps (unset: run every epoch)."""
     learning_rate: float = Field(default=3e-7, gt=0)
     """Peak learning rate."""
-    lr_schedule: Literal["cosine_with_min_lr", "cosine", "linear", "constant"] = "cosine_with_min_lr"
+    lr_schedule: Literal["cosine_with_min_lr", "cosine", "linear", "constant"] = (
+        "cosine_with_min_lr"
+    )
     """Learning-rate schedule after warm-up."""
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
     """Fraction of steps of linear warm-up."""
@@ -342,7 +344,9 @@ class ResourcesSpec(ApiModel):
                 self.workers = PoolSpec()
         else:
             if self.workers is not None:
-                raise field_error("workers", "split placement takes `rollout` and `learner` instead")
+                raise field_error(
+                    "workers", "split placement takes `rollout` and `learner` instead"
+                )
             if self.rollout is None or self.learner is None:
                 raise field_error("placement", "split needs both `rollout` and `learner` pools")
         return self
@@ -472,7 +476,11 @@ class RLJobSpec(ApiModel):
 
     def learner_world_size(self) -> int:
         """Learner ranks: GPUs of the learner (or colocated) pool, or its pods on CPU."""
-        pool = self.resources.workers if self.resources.placement == "colocated" else self.resources.learner
+        pool = (
+            self.resources.workers
+            if self.resources.placement == "colocated"
+            else self.resources.learner
+        )
         assert pool is not None
         return pool.total_gpus or pool.replicas
 
