@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,7 +35,7 @@ def test_bounded_curve_spreads_points_over_the_run() -> None:
         curve.add(step, float(step))
     steps, _ = curve.points()
     assert MAX_CURVE_POINTS // 2 <= len(steps) <= MAX_CURVE_POINTS
-    gaps = {b - a for a, b in zip(steps[:-2], steps[1:-1], strict=True)}
+    gaps = {b - a for a, b in itertools.pairwise(steps[:-1])}
     assert len(gaps) == 1  # evenly strided (the held latest point aside)
 
 

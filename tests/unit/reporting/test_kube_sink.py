@@ -1,0 +1,159 @@
+"""KubeStatusSink against the kmock API emulator: what it patches, how often, and failures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eureka_trainer.config.status import Progress, Sample
+from eureka_trainer.reporting.kube import (
+    ClusterConfigError,
+    KubeStatusSink,
+    load_cluster_config,
+    parse_kubeconfig,
+)
+from tests.unit.reporting.kmock_crd import RLJOBS, declare_rljobs, write_kubeconfig
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "eureka.dev/v1alpha1",
+        "kind": "RLJob",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"model": {"name": "tiny"}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def _train(sink: KubeStatusSink, clock: FakeClock, steps: int) -> None:
+    sink.started(steps)
+    for step in range(1, steps + 1):
+        clock.now += 1.0
+        sample = Sample(
+            step=step,
+            prompt="p" * 5000,
+            response=f"<b>step {step}</b>",
+            answer="4",
+            rewards={"accuracy": 1.0, "total": 1.5},
+        )
+        sink.report(
+            Progress(step=step, total_steps=steps, samples_seen=8 * step),
+            {"reward/total": step / steps, "reward/accuracy": 0.5, "policy/kl": float("nan")},
+            [sample],
+        )
+    sink.finished("Succeeded")
+
+
+async def test_sink_patches_trainer_fields_only(kmock: Any, tmp_path: Path) -> None:
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "team-a", "job-1"] = _job("job-1")
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    clock = FakeClock()
+    sink = KubeStatusSink("job-1", config=config, min_interval=10.0, clock=clock)
+    assert sink.namespace == "team-a"  # from the kubeconfig context
+
+    await asyncio.to_thread(_train, sink, clock, 1200)
+
+    status = kmock.objects[RLJOBS, "team-a", "job-1"]["status"]
+    assert status["phase"] == "Running"  # the operator's fields are untouched
+    assert status["conditions"] == [{"type": "Ready", "status": "True"}]
+    assert status["progress"] == {"step": 1200, "totalSteps": 1200, "epoch": 0, "samplesSeen": 9600}
+    assert status["metrics"] == {"reward/accuracy": 0.5, "reward/total": 1.0}
+    total = status["curves"]["reward/total"]
+    assert len(total["steps"]) <= 500
+    assert total["steps"][0] == 1 and total["steps"][-1] == 1200
+    assert "policy/kl" not in status["curves"]
+    samples = status["recentSamples"]
+    assert len(samples) == 4 and samples[0]["step"] == 1200
+    assert len(samples[0]["prompt"]) == 2000 and samples[0]["prompt"].endswith("…")
+
+    patches = _patches(kmock)
+    assert all(r.subresource == "status" for r in patches)
+    assert all(r.headers["Content-Type"] == "application/merge-patch+json" for r in patches)
+    assert all(r.headers["Authorization"] == "Bearer test-token" for r in patches)
+    # started + one per 10 s of a 1200 s run + the final flush; never once per step.
+    assert 100 <= len(patches) <= 125
+    assert sink.failures == 0 and sink.patches == len(patches)
+
+
+def _patches(kmock: Any) -> list[Any]:
+    return [r for r in kmock if str(r.method).upper().endswith("PATCH")]
+
+
+async def test_sink_gives_up_at_once_on_404(kmock: Any, tmp_path: Path) -> None:
+    declare_rljobs(kmock)  # the job does not exist: every patch gets a 404
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    clock, slept = FakeClock(), []
+    sink = KubeStatusSink(
+        "missing", "team-a", config=config, min_interval=5.0, clock=clock, sleep=slept.append
+    )
+    await asyncio.to_thread(_train, sink, clock, 12)
+    # started, steps 5 and 10 (one interval after each failure), final: 4 single attempts.
+    assert sink.failures == 4 and sink.patches == 0
+    assert slept == []
+    assert len(_patches(kmock)) == 4
+
+
+async def test_sink_retries_server_errors(kmock: Any, tmp_path: Path) -> None:
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "team-a", "job-2"] = _job("job-2")
+    kmock["patch"][:2] << 503  # the first two patches fail, the third passes
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    slept: list[float] = []
+    sink = KubeStatusSink("job-2", config=config, sleep=slept.append)
+    await asyncio.to_thread(sink.report, Progress(step=3), {"reward/total": 0.25}, [])
+    assert slept == [0.5, 1.0]
+    assert sink.patches == 1 and sink.failures == 0
+    assert len(_patches(kmock)) == 3
+
+
+def test_unreachable_server_is_counted() -> None:
+    config = parse_kubeconfig(
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+    )
+    sink = KubeStatusSink("job", "ns", config=config, retries=2, sleep=lambda _: None)
+    sink.report(Progress(step=1), {"reward/total": 1.0}, [])
+    sink.finished("Failed", "boom")
+    assert sink.failures == 2 and sink.patches == 0
+
+
+def test_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_kubeconfig(
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+    )
+    monkeypatch.setenv("EUREKA_RLJOB_NAME", "from-env")
+    monkeypatch.setenv("EUREKA_RLJOB_NAMESPACE", "ns-env")
+    sink = KubeStatusSink(config=config)
+    assert sink.path == "/apis/eureka.dev/v1alpha1/namespaces/ns-env/rljobs/from-env/status"
+    monkeypatch.delenv("EUREKA_RLJOB_NAME")
+    with pytest.raises(ClusterConfigError, match="EUREKA_RLJOB_NAME"):
+        KubeStatusSink(config=config)
+
+
+def test_kubeconfig_errors(tmp_path: Path) -> None:
+    with pytest.raises(ClusterConfigError, match="no context named 'x'"):
+        parse_kubeconfig("current-context: x\ncontexts: []\n")
+    with pytest.raises(ClusterConfigError, match="no kubeconfig"):
+        load_cluster_config(str(tmp_path / "absent"))
+    exec_user = (
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        "clusters: [{name: k, cluster: {server: 'https://x'}}]\n"
+        "users: [{name: u, user: {exec: {command: aws}}}]\n"
+    )
+    with pytest.raises(ClusterConfigError, match="exec"):
+        parse_kubeconfig(exec_user)
