@@ -1,0 +1,151 @@
+"""`eureka eval`: evaluate a model on an eval set, or re-score saved predictions.
+
+    eureka eval --model PATH_OR_RUN --data FILE [FILE ...] --output DIR [--template T] [--samples K]
+    eureka eval --predictions FILE --data FILE [FILE ...] --output DIR [--template T]
+
+Both write `samples.jsonl` (per record), `predictions.jsonl` and `summary.json` under `--output`
+and print a table. Exit status: 0 done, 1 bad input (every problem named by file and line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from eureka_trainer.evaluation.templates import TEMPLATES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `eureka eval` options."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--model",
+        metavar="PATH_OR_RUN",
+        help="a local HF model folder, or a run directory of `eureka run` (its newest checkpoint)",
+    )
+    source.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="re-score these saved predictions ({id, response} rows) without a model",
+    )
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="eval set(s): K12 {id, question, answer, image_path} as JSON/JSONL, or the training JSONL formats",
+    )
+    parser.add_argument(
+        "--output", required=True, metavar="DIR", help="folder for samples.jsonl and summary.json"
+    )
+    parser.add_argument(
+        "--template",
+        choices=TEMPLATES.names(),
+        default=None,
+        help="prompt template and answer reading (default: the run's evaluation.template, else reasoning_instruct)",
+    )
+    parser.add_argument(
+        "--image-root",
+        default=None,
+        help="folder K12 image paths are relative to (default: the data file's folder)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="seconds of math-verify per response (hard limit)",
+    )
+    parser.add_argument(
+        "--reward-workers",
+        type=int,
+        default=0,
+        help="math-verify worker processes (0: a shared pool of two)",
+    )
+    gen = parser.add_argument_group("generation (with --model)")
+    gen.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="responses per prompt; above 1 reports pass@k and maj@k",
+    )
+    gen.add_argument(
+        "--temperature", type=float, default=None, help="0: greedy (default: the run's, else 0)"
+    )
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument(
+        "--max-new-tokens", type=int, default=None, help="default: the run's, else 4096"
+    )
+    gen.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
+    gen.add_argument(
+        "--backend",
+        choices=["auto", "hf", "vllm"],
+        default="auto",
+        help="auto: vllm when a GPU and vLLM are present, else hf",
+    )
+    gen.add_argument(
+        "--family",
+        default=None,
+        help="model family (default: the run's model.family, else from the model config)",
+    )
+    gen.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--limit", type=int, default=None, help="evaluate only the first N records")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate or re-score; print the table; 0 on success, 1 on bad input."""
+    from eureka_trainer.evaluation.rows import EvalDataError
+
+    try:
+        summary = _rescore(args) if args.predictions else _evaluate(args)
+    except EvalDataError as err:
+        print(f"eureka eval: {len(err.problems)} problem(s):", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as err:
+        print(f"eureka eval: {err}", file=sys.stderr)
+        return 1
+    from eureka_trainer.evaluation.report import format_table
+
+    print(format_table(summary))
+    print(f"wrote {args.output}/summary.json and samples.jsonl")
+    return 0
+
+
+def _rescore(args: argparse.Namespace) -> dict[str, Any]:
+    from eureka_trainer.evaluation.datasets import read_gold
+    from eureka_trainer.evaluation.metrics import summarize
+    from eureka_trainer.evaluation.report import write_outputs
+    from eureka_trainer.evaluation.rescore import (
+        join,
+        read_predictions,
+        rescore_summary_extras,
+        score_pairs,
+    )
+    from eureka_trainer.evaluation.scoring import EvalScorer
+    from eureka_trainer.evaluation.templates import get_template
+
+    template = get_template(args.template or "reasoning_instruct")
+    golds = read_gold(args.data)
+    joined = join(golds, read_predictions(args.predictions))
+    with EvalScorer(template, timeout=args.timeout, workers=args.reward_workers) as scorer:
+        records, paths = score_pairs(joined.pairs, scorer)
+    summary = {
+        "mode": "rescore",
+        "predictions": str(args.predictions),
+        "data": [str(d) for d in args.data],
+        "template": template.name,
+        **summarize(records),
+        "timeouts": paths["timeout"],
+        **rescore_summary_extras(joined),
+    }
+    write_outputs(args.output, records, summary)
+    return summary
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from eureka_trainer.evaluation.offline import evaluate_model
+
+    return evaluate_model(args)
