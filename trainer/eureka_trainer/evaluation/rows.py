@@ -50,7 +50,9 @@ def read_rows(path: str | Path) -> list[Row]:
     except (OSError, UnicodeDecodeError) as err:
         raise EvalDataError([f"{file}: cannot read: {err}"]) from None
     start = _skip_space(text, 0)
-    if text.startswith("[", start) or (text.startswith("{", start) and _is_single_object(text)):
+    if file.suffix != ".jsonl" and (
+        text.startswith("[", start) or (text.startswith("{", start) and _is_object_of_rows(text))
+    ):
         return _read_json_document(file, text, start)
     return _read_jsonl(file, text)
 
@@ -74,13 +76,18 @@ def _read_jsonl(file: Path, text: str) -> list[Row]:
     return rows
 
 
-def _is_single_object(text: str) -> bool:
-    """True when the text is one JSON object (possibly multi-line), not JSONL."""
+def _is_object_of_rows(text: str) -> bool:
+    """True when the whole text is one JSON object whose values are all objects (id -> row);
+    a single-line `{id, response}` file is JSONL."""
     try:
-        _, end = _DECODER.raw_decode(text, _skip_space(text, 0))
+        document = json.loads(text)
     except json.JSONDecodeError:
         return False
-    return _skip_space(text, end) == len(text)
+    return (
+        isinstance(document, dict)
+        and bool(document)
+        and all(isinstance(v, dict) for v in document.values())
+    )
 
 
 def _read_json_document(file: Path, text: str, start: int) -> list[Row]:
