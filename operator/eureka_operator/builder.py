@@ -1,0 +1,373 @@
+"""RLJob -> the Kubernetes objects that run it. Pure: no I/O, no clock, no randomness.
+
+`build_objects(job)` returns, in creation order: the ConfigMap holding the spec, the trainer's
+ServiceAccount, its Role (patch only this RLJob's status), the RoleBinding and the KubeRay RayJob.
+The operator creates exactly these; `eureka render` prints them. Names are deterministic, so a
+restarted operator finds the children it made instead of making new ones.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from eureka_trainer.config import API_VERSION, GROUP, KIND, PLURAL, PoolSpec, RLJob, RLJobSpec
+
+Obj = dict[str, Any]
+
+RAY_VERSION = "2.60.0"
+SPEC_KEY = "rljob.yaml"
+SPEC_DIR = "/etc/eureka"
+SPEC_PATH = f"{SPEC_DIR}/{SPEC_KEY}"
+RUN_AS_USER = 1000
+JOB_LABEL = f"{GROUP}/rljob"
+POOL_LABEL = f"{GROUP}/pool"
+# Labels copied from the RLJob to the RayJob so Kueue admits the RayJob (Kueue's own integration).
+KUEUE_LABELS = ("kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Deterministic names of an RLJob's children (same RLJob name -> same names)."""
+
+    job: str
+
+    @property
+    def rayjob(self) -> str:
+        return self.job
+
+    @property
+    def configmap(self) -> str:
+        return f"{self.job}-rljob"
+
+    @property
+    def service_account(self) -> str:
+        return f"{self.job}-trainer"
+
+    @property
+    def role(self) -> str:
+        return f"{self.job}-trainer-status"
+
+
+def owner_reference(name: str, uid: str) -> Obj:
+    """The RLJob as controller-owner: deleting it deletes the child (Kubernetes GC)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def build_objects(job: RLJob, *, namespace: str | None = None, uid: str | None = None) -> list[Obj]:
+    """Every child of `job`, in creation order; owner references only when `uid` is known."""
+    ns = namespace or job.metadata.namespace or "default"
+    names = Names(job.metadata.name)
+    builders: list[Callable[[RLJob, str, Names], Obj]] = [
+        build_configmap,
+        build_service_account,
+        build_role,
+        build_role_binding,
+        build_rayjob,
+    ]
+    objects = [builder(job, ns, names) for builder in builders]
+    if uid:
+        for obj in objects:
+            obj["metadata"]["ownerReferences"] = [owner_reference(job.metadata.name, uid)]
+    return objects
+
+
+def _meta(name: str, ns: str, job: RLJob, component: str) -> Obj:
+    return {
+        "name": name,
+        "namespace": ns,
+        "labels": {
+            "app.kubernetes.io/name": "eureka",
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/managed-by": "eureka-operator",
+            JOB_LABEL: job.metadata.name,
+        },
+    }
+
+
+def spec_document(job: RLJob, ns: str) -> Obj:
+    """The RLJob as the trainer reads it: defaults filled in, no status, no server fields."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": job.metadata.name, "namespace": ns},
+        "spec": job.spec.to_yaml_dict(),
+    }
+
+
+def build_configmap(job: RLJob, ns: str, names: Names) -> Obj:
+    text = yaml.safe_dump(spec_document(job, ns), sort_keys=False)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(names.configmap, ns, job, "spec"),
+        "data": {SPEC_KEY: text},
+    }
+
+
+def build_service_account(job: RLJob, ns: str, names: Names) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(names.service_account, ns, job, "trainer"),
+        "automountServiceAccountToken": False,
+    }
+
+
+def build_role(job: RLJob, ns: str, names: Names) -> Obj:
+    """The trainer may read its own RLJob and patch its status: nothing else, no other job."""
+    only_this = [job.metadata.name]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(names.role, ns, job, "trainer"),
+        "rules": [
+            {
+                "apiGroups": [GROUP],
+                "resources": [PLURAL],
+                "resourceNames": only_this,
+                "verbs": ["get"],
+            },
+            {
+                "apiGroups": [GROUP],
+                "resources": [f"{PLURAL}/status"],
+                "resourceNames": only_this,
+                "verbs": ["get", "patch"],
+            },
+        ],
+    }
+
+
+def build_role_binding(job: RLJob, ns: str, names: Names) -> Obj:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(names.role, ns, job, "trainer"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.role},
+        "subjects": [{"kind": "ServiceAccount", "name": names.service_account, "namespace": ns}],
+    }
+
+
+def entrypoint(job: RLJob) -> str:
+    """The driver command the RayJob submits (runs on the head pod)."""
+    output = f"{job.spec.checkpoint.storage.path.rstrip('/')}/{job.metadata.name}"
+    return shlex.join(["eureka", "run", SPEC_PATH, "--cluster", "--output", output])
+
+
+def run_policy_fields(spec: RLJobSpec) -> Obj:
+    """runPolicy -> RayJob spec fields (only those KubeRay's RayJob declares)."""
+    policy = spec.run_policy
+    fields: Obj = {
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": policy.ttl_seconds_after_finished,
+        "backoffLimit": policy.backoff_limit,
+    }
+    if policy.active_deadline_seconds is not None:
+        fields["activeDeadlineSeconds"] = policy.active_deadline_seconds
+    if policy.pre_running_deadline_seconds is not None:
+        fields["preRunningDeadlineSeconds"] = policy.pre_running_deadline_seconds
+    return fields
+
+
+def build_rayjob(job: RLJob, ns: str, names: Names) -> Obj:
+    meta = _meta(names.rayjob, ns, job, "rayjob")
+    meta["labels"].update({k: v for k, v in job.metadata.labels.items() if k in KUEUE_LABELS})
+    spec: Obj = {
+        "entrypoint": entrypoint(job),
+        **run_policy_fields(job.spec),
+        "suspend": job.spec.run_policy.suspend,
+        "submissionMode": "K8sJobMode",
+        "submitterPodTemplate": _submitter_template(job, ns, names),
+        "rayClusterSpec": build_cluster_spec(job, ns, names),
+    }
+    return {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": meta, "spec": spec}
+
+
+def build_cluster_spec(job: RLJob, ns: str, names: Names) -> Obj:
+    res = job.spec.resources
+    head_resources = {"cpu": res.head.cpu, "memory": res.head.memory}
+    head = {
+        "rayStartParams": {"dashboard-host": "0.0.0.0", "num-gpus": "0"},
+        "template": _pod_template(job, ns, names, "head", head_resources, head=True),
+    }
+    return {
+        "rayVersion": RAY_VERSION,
+        "headGroupSpec": head,
+        "workerGroupSpecs": [
+            _worker_group(job, ns, names, group, pool) for group, pool in worker_pools(job.spec)
+        ],
+    }
+
+
+def worker_pools(spec: RLJobSpec) -> list[tuple[str, PoolSpec]]:
+    """(group name, pool) of each Ray worker group: `workers`, or `rollout` and `learner`."""
+    res = spec.resources
+    named = {"workers": res.workers, "rollout": res.rollout, "learner": res.learner}
+    wanted = ("workers",) if res.placement == "colocated" else ("rollout", "learner")
+    return [(name, pool) for name in wanted if (pool := named[name]) is not None]
+
+
+def _worker_group(job: RLJob, ns: str, names: Names, group: str, pool: PoolSpec) -> Obj:
+    resources: dict[str, str] = {"cpu": pool.cpu, "memory": pool.memory}
+    if pool.gpus:
+        resources["nvidia.com/gpu"] = str(pool.gpus)
+    template = _pod_template(job, ns, names, group, resources, head=False)
+    pod = template["spec"]
+    if pool.node_selector:
+        pod["nodeSelector"] = dict(pool.node_selector)
+    if pool.tolerations:
+        pod["tolerations"] = [t.to_yaml_dict() for t in pool.tolerations]
+    return {
+        "groupName": group,
+        "replicas": pool.replicas,
+        "minReplicas": pool.replicas,
+        "maxReplicas": pool.replicas,
+        "rayStartParams": {"num-gpus": str(pool.gpus)},
+        # A custom Ray resource per pool lets the driver pin vLLM engines / learners to their pool.
+        "resources": {f"eureka_{group}": "1000"},
+        "template": template,
+    }
+
+
+def _pod_template(
+    job: RLJob, ns: str, names: Names, group: str, resources: Mapping[str, str], *, head: bool
+) -> Obj:
+    res = job.spec.resources
+    volumes, mounts = _volumes(job, names, head=head)
+    container: Obj = {
+        "name": "ray-head" if head else "ray-worker",
+        "image": res.image,
+        "imagePullPolicy": res.image_pull_policy,
+        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "env": _env(job, ns),
+        "volumeMounts": mounts,
+        "securityContext": container_security_context(),
+    }
+    pod: Obj = {
+        "serviceAccountName": names.service_account,
+        # Only the driver (head) talks to the API server; workers get no token at all.
+        "automountServiceAccountToken": head,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if res.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in res.image_pull_secrets]
+    if res.priority_class_name:
+        pod["priorityClassName"] = res.priority_class_name
+    labels = {JOB_LABEL: job.metadata.name, POOL_LABEL: group}
+    return {"metadata": {"labels": labels}, "spec": pod}
+
+
+def _submitter_template(job: RLJob, ns: str, names: Names) -> Obj:
+    """The pod KubeRay runs `ray job submit` in (KubeRay fills in the command)."""
+    res = job.spec.resources
+    container = {
+        "name": "ray-job-submitter",
+        "image": res.image,
+        "imagePullPolicy": res.image_pull_policy,
+        "resources": {
+            "requests": {"cpu": "200m", "memory": "512Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        },
+        "securityContext": container_security_context(),
+    }
+    pod: Obj = {
+        "restartPolicy": "Never",
+        "serviceAccountName": names.service_account,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+    }
+    if res.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in res.image_pull_secrets]
+    return {
+        "metadata": {"labels": {JOB_LABEL: job.metadata.name, POOL_LABEL: "submitter"}},
+        "spec": pod,
+    }
+
+
+def pod_security_context() -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _env(job: RLJob, ns: str) -> list[Obj]:
+    """Job identity for the status sink, and secrets by reference only (never their values)."""
+    env: list[Obj] = [
+        {"name": "EUREKA_RLJOB_NAME", "value": job.metadata.name},
+        {"name": "EUREKA_RLJOB_NAMESPACE", "value": ns},
+    ]
+    secrets = {
+        "HF_TOKEN": job.spec.model.hub_token_secret,
+        "WANDB_API_KEY": job.spec.logging.wandb.api_key_secret,
+    }
+    for var, ref in secrets.items():
+        if ref is not None:
+            key_ref = {"name": ref.name, "key": ref.key}
+            env.append({"name": var, "valueFrom": {"secretKeyRef": key_ref}})
+    return env
+
+
+def _volumes(job: RLJob, names: Names, *, head: bool) -> tuple[list[Obj], list[Obj]]:
+    storage = job.spec.checkpoint.storage
+    checkpoints: Obj = (
+        {"name": "checkpoints", "persistentVolumeClaim": {"claimName": storage.claim_name}}
+        if storage.claim_name
+        else {"name": "checkpoints", "emptyDir": {}}
+    )
+    volumes: list[Obj] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, checkpoints]
+    mounts: list[Obj] = [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "checkpoints", "mountPath": storage.path},
+    ]
+    if head:
+        volumes.append(
+            {
+                "name": "rljob-spec",
+                "configMap": {
+                    "name": names.configmap,
+                    "items": [{"key": SPEC_KEY, "path": SPEC_KEY}],
+                },
+            }
+        )
+        mounts.append({"name": "rljob-spec", "mountPath": SPEC_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def applied_spec(configmap: Mapping[str, Any]) -> Obj | None:
+    """The spec section stored in a ConfigMap this module built (None when unreadable)."""
+    text = (configmap.get("data") or {}).get(SPEC_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    return spec if isinstance(spec, dict) else None

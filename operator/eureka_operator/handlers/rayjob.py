@@ -1,0 +1,139 @@
+"""Owned RayJobs and their pods -> the parent RLJob's status; a RayJob deleted behind our back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from eureka_operator import metrics
+from eureka_operator.builder import JOB_LABEL
+from eureka_operator.handlers.common import (
+    OWNED,
+    PODS,
+    RAYJOBS,
+    Key,
+    Obj,
+    State,
+    first,
+    handler,
+    state_of,
+    sync_status,
+)
+from eureka_operator.status import TERMINAL_PHASES, CondUpdate, PodProblem, pod_problems
+
+RECREATIONS = "eureka.dev/rayjob-recreations"
+
+
+def rayjob_idx(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Obj]:
+    """(namespace, RLJob name) -> the owned RayJob's name, owners, spec and status."""
+    meta = body.get("metadata", {})
+    entry = {
+        "metadata": {"name": meta.get("name"), "ownerReferences": meta.get("ownerReferences", [])},
+        "spec": dict(body.get("spec", {})),
+        "status": dict(body.get("status", {})),
+    }
+    return {(namespace, labels[JOB_LABEL]): entry}
+
+
+def pod_idx(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, list[PodProblem]] | None:
+    """(namespace, RLJob name) -> the problems of each of its pods (pods without any: absent)."""
+    problems = pod_problems(body)
+    return {(namespace, labels[JOB_LABEL]): problems} if problems else None
+
+
+def job_problems(pods: Any, key: Key) -> list[PodProblem]:
+    return [p for problems in (pods.get(key) or ()) for p in problems]
+
+
+async def on_rayjob_event(
+    type: str | None,
+    namespace: str,
+    labels: kopf.Labels,
+    memo: Any,
+    rljob_idx: kopf.Index[Key, Obj],
+    rayjob_idx: kopf.Index[Key, Obj],
+    pod_idx: kopf.Index[Key, list[PodProblem]],
+    **_: Any,
+) -> None:
+    key = (namespace, labels[JOB_LABEL])
+    state = state_of(memo)
+    with metrics.timed("rayjob"):
+        rljob = first(rljob_idx.get(key))
+        if type == "DELETED":
+            await _rayjob_gone(state, key, rljob, pod_idx)
+            return
+        rayjob = first(rayjob_idx.get(key))
+        await sync_status(
+            state, key, rljob=rljob, rayjob=rayjob, problems=job_problems(pod_idx, key)
+        )
+
+
+async def on_pod_event(
+    namespace: str,
+    labels: kopf.Labels,
+    memo: Any,
+    rljob_idx: kopf.Index[Key, Obj],
+    rayjob_idx: kopf.Index[Key, Obj],
+    pod_idx: kopf.Index[Key, list[PodProblem]],
+    **_: Any,
+) -> None:
+    key = (namespace, labels[JOB_LABEL])
+    with metrics.timed("pod"):
+        await sync_status(
+            state_of(memo),
+            key,
+            rljob=first(rljob_idx.get(key)),
+            rayjob=first(rayjob_idx.get(key)),
+            problems=job_problems(pod_idx, key),
+        )
+
+
+async def _rayjob_gone(state: State, key: Key, rljob: Obj | None, pods: Any) -> None:
+    """Recreate the RayJob (runPolicy.backoffLimit allows) or fail the job, saying why."""
+    if rljob is None or rljob.get("deleting"):
+        return  # the RLJob is going away: this is garbage collection at work
+    phase = (state.written.get(key) or rljob.get("status") or {}).get("phase")
+    if phase in TERMINAL_PHASES:
+        return  # finished jobs keep their final status; nothing to run again
+    namespace, name = key
+    used = int((rljob.get("annotations") or {}).get(RECREATIONS, "0") or 0)
+    limit = int(rljob.get("backoffLimit") or 0)
+    if used < limit:
+        body = await state.kube.get("RLJob", namespace, name)
+        if body is None:
+            return
+        annotations = {"metadata": {"annotations": {RECREATIONS: str(used + 1)}}}
+        await state.kube.patch("RLJob", namespace, name, annotations)
+        from eureka_operator.handlers.rljob import ensure_children  # cycle: rljob imports this
+
+        message = (
+            f"the RayJob {name} was deleted while the job was {phase or 'starting'}; "
+            f"recreated it (retry {used + 1} of spec.runPolicy.backoffLimit={limit})."
+        )
+        await ensure_children(
+            state,
+            body,
+            rljob,
+            None,
+            [],
+            {"RayJobRecreated": CondUpdate("True", "RayJobDeleted", message)},
+        )
+        return
+    message = (
+        f"the RayJob {name} was deleted while the job was {phase or 'starting'}. Raise "
+        "spec.runPolicy.backoffLimit to have it recreated, or delete and re-apply the RLJob."
+    )
+    deleted = {"RayJobRecreated": CondUpdate("False", "RayJobDeleted", message)}
+    await sync_status(
+        state, key, rljob=rljob, rayjob=None, problems=job_problems(pods, key), conditions=deleted
+    )
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    kopf.index(RAYJOBS, labels=OWNED, registry=registry)(handler(rayjob_idx))
+    kopf.index(PODS, labels=OWNED, registry=registry)(handler(pod_idx))
+    kopf.on.event(RAYJOBS, labels=OWNED, registry=registry)(handler(on_rayjob_event))
+    kopf.on.event(PODS, labels=OWNED, registry=registry)(handler(on_pod_event))

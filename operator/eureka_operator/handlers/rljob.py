@@ -1,0 +1,172 @@
+"""RLJob create / resume / update: validate the spec, create or update the children, set status."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import yaml
+
+from eureka_operator import metrics
+from eureka_operator.builder import SPEC_KEY, applied_spec, build_objects, spec_document
+from eureka_operator.handlers.common import (
+    RLJOBS,
+    Key,
+    Obj,
+    State,
+    first,
+    handler,
+    may_create,
+    state_of,
+    sync_status,
+)
+from eureka_operator.handlers.rayjob import job_problems
+from eureka_operator.status import CondUpdate, PodProblem
+from eureka_operator.updates import plan_update, refusal_message
+from eureka_trainer.config import RLJob, RLJobError, validate_rljob
+
+
+def rljob_entry(body: Mapping[str, Any]) -> Obj:
+    """What the handlers need of an RLJob between its events (kept in the `rljob_idx` index)."""
+    meta = body.get("metadata") or {}
+    run_policy = (body.get("spec") or {}).get("runPolicy") or {}
+    return {
+        "uid": meta.get("uid"),
+        "generation": meta.get("generation"),
+        "annotations": dict(meta.get("annotations") or {}),
+        "deleting": bool(meta.get("deletionTimestamp")),
+        "suspend": bool(run_policy.get("suspend", False)),
+        "backoffLimit": run_policy.get("backoffLimit", 0),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+def rljob_idx(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Obj]:
+    return {(namespace, name): rljob_entry(body)}
+
+
+async def reconcile(
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    memo: Any,
+    rayjob_idx: kopf.Index[Key, Obj],
+    pod_idx: kopf.Index[Key, list[PodProblem]],
+    **_: Any,
+) -> None:
+    """The one handler of create, resume (operator start) and spec updates."""
+    key = (namespace, name)
+    with metrics.timed("rljob"):
+        await ensure_children(
+            state_of(memo),
+            dict(body),
+            rljob_entry(body),
+            first(rayjob_idx.get(key)),
+            job_problems(pod_idx, key),
+        )
+
+
+async def on_rljob_event(type: str | None, namespace: str, name: str, memo: Any, **_: Any) -> None:
+    if type == "DELETED":  # children go with owner references; only local state to drop
+        state_of(memo).forget((namespace, name))
+        metrics.set_phase(namespace, name, None)
+
+
+async def ensure_children(
+    state: State,
+    body: Mapping[str, Any],
+    entry: Obj,
+    rayjob: Obj | None,
+    problems: list[PodProblem],
+    conditions: Mapping[str, CondUpdate | None] | None = None,
+) -> None:
+    meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    key = (namespace, name)
+    conds: dict[str, CondUpdate | None] = dict(conditions or {})
+    fields: Obj = {"observedGeneration": entry["generation"]}
+    try:
+        job = _validate(body, namespace, name)
+    except RLJobError as err:
+        conds["InvalidSpec"] = CondUpdate(
+            "True", "InvalidSpec", invalid_message(err, rayjob is not None)
+        )
+        await sync_status(
+            state,
+            key,
+            rljob=entry,
+            rayjob=rayjob,
+            problems=problems,
+            conditions=conds,
+            fields=fields,
+        )
+        return
+    conds["InvalidSpec"] = None
+    if rayjob is None and not may_create(state.written.get(key) or entry["status"]):
+        await sync_status(state, key, rljob=entry, rayjob=None, problems=problems, fields=fields)
+        return
+    *support, desired = build_objects(job, namespace=namespace, uid=entry["uid"])
+    results = await asyncio.gather(*(state.kube.create_or_get(obj) for obj in support))
+    for obj, _ in results:
+        _check_owner(obj, entry["uid"])
+    configmap, configmap_created = results[0]
+    if rayjob is None:
+        rayjob, created = await state.kube.create_or_get(desired)
+        if created:
+            metrics.RAYJOBS_CREATED.inc()
+    _check_owner(rayjob, entry["uid"])
+    applied = None if configmap_created else applied_spec(configmap)
+    if applied is not None:
+        wanted = spec_document(job, namespace)["spec"]
+        plan = plan_update(applied, wanted, rayjob, desired)
+        if plan.rayjob_patch:
+            rayjob = await state.kube.patch(
+                "RayJob", namespace, desired["metadata"]["name"], plan.rayjob_patch
+            )
+        if plan.applied_spec != applied:
+            doc = {**spec_document(job, namespace), "spec": plan.applied_spec}
+            data = {"data": {SPEC_KEY: yaml.safe_dump(doc, sort_keys=False)}}
+            await state.kube.patch("ConfigMap", namespace, configmap["metadata"]["name"], data)
+        refused = CondUpdate("True", plan.reason, refusal_message(plan)) if plan.refused else None
+        conds["SpecChangeRefused"] = refused
+    fields["rayJobName"] = desired["metadata"]["name"]
+    await sync_status(
+        state, key, rljob=entry, rayjob=rayjob, problems=problems, conditions=conds, fields=fields
+    )
+
+
+def _validate(body: Mapping[str, Any], namespace: str, name: str) -> RLJob:
+    doc = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
+    return validate_rljob(doc, file=f"RLJob {namespace}/{name}")
+
+
+def invalid_message(err: RLJobError, running: bool) -> str:
+    """Every problem with its field path, and what happens to a running job."""
+    listed = "; ".join(f"{p.path or '<document>'}: {p.message}" for p in err.problems)
+    tail = " The running job keeps its previous spec." if running else ""
+    return f"fix the spec: {listed}.{tail}"
+
+
+def _check_owner(obj: Mapping[str, Any], uid: str | None) -> None:
+    """A child owned by another RLJob (a deleted one of the same name) is not adopted: wait."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    if uid and not any(ref.get("uid") == uid for ref in refs):
+        kind, name = obj.get("kind", "object"), (obj.get("metadata") or {}).get("name")
+        raise kopf.TemporaryError(
+            f"{kind} {name} exists but is not owned by this RLJob (a previous RLJob of the same "
+            "name still being deleted?); retrying",
+            delay=5,
+        )
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    kopf.index(RLJOBS, registry=registry)(handler(rljob_idx))
+    kopf.on.create(RLJOBS, registry=registry, backoff=5)(handler(reconcile))
+    kopf.on.resume(RLJOBS, registry=registry, backoff=5)(handler(reconcile))
+    kopf.on.update(RLJOBS, field="spec", registry=registry, backoff=5)(handler(reconcile))
+    kopf.on.event(RLJOBS, registry=registry)(handler(on_rljob_event))
+
+
+__all__ = ["ensure_children", "first", "invalid_message", "reconcile", "register", "rljob_entry"]

@@ -1,0 +1,138 @@
+"""`eureka operator`: run the kopf operator (RLJob -> KubeRay RayJob).
+
+Several replicas may run: with peering (the default when replicas > 1), each replica takes a random
+priority, the highest one works and the others stand by until its peering record expires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from eureka_operator import handlers, metrics
+from eureka_operator.handlers.common import State
+from eureka_operator.kube import Kube
+
+
+@dataclass
+class Options:
+    """How one operator process runs (parsed from the command line, or built by tests)."""
+
+    namespaces: Sequence[str] = ()
+    metrics_port: int = 8080
+    liveness: str | None = None
+    peering: str | None = None
+    priority: int = 0
+    standalone: bool = False
+    peering_lifetime: int = 30
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        dest="namespaces",
+        help="watch this namespace (repeat for several; glob patterns allowed); default: all",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=8080, help="Prometheus /metrics port (0: off)"
+    )
+    parser.add_argument(
+        "--liveness",
+        default=None,
+        metavar="URL",
+        help="liveness endpoint, e.g. http://0.0.0.0:8081/healthz",
+    )
+    peering = parser.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--peering",
+        default=None,
+        metavar="NAME",
+        help="kopf peering object shared by the replicas (needs the KopfPeering CRDs)",
+    )
+    peering.add_argument(
+        "--standalone", action="store_true", help="run without peering (one replica)"
+    )
+    parser.add_argument(
+        "--priority",
+        default="random",
+        help="peering priority: an integer, or `random` so that exactly one replica is active",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each handler call")
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    priority = (
+        random.SystemRandom().randint(1, 2**31 - 1)
+        if args.priority == "random"
+        else int(args.priority)
+    )
+    return Options(
+        namespaces=list(args.namespaces),
+        metrics_port=args.metrics_port,
+        liveness=args.liveness,
+        peering=args.peering,
+        priority=priority,
+        standalone=args.standalone,
+    )
+
+
+def configure(settings: kopf.OperatorSettings, options: Options) -> None:
+    """kopf settings: our annotations for its bookkeeping, no Events for routine log lines."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="eureka.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="eureka.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = "eureka-operator"
+    settings.peering.lifetime = options.peering_lifetime
+    settings.peering.stealth = True
+
+
+def build_registry(options: Options) -> kopf.OperatorRegistry:
+    registry = handlers.registry()
+
+    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        configure(settings, options)
+        memo.eureka = State(Kube(settings))
+        metrics.serve(options.metrics_port)
+
+    kopf.on.startup(registry=registry)(startup)
+    return registry
+
+
+async def serve(
+    options: Options,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+) -> None:
+    """Run the operator until `stop_flag` is set (or a signal arrives, in the main thread)."""
+    await kopf.operator(
+        registry=build_registry(options),
+        clusterwide=not options.namespaces,
+        namespaces=list(options.namespaces),
+        standalone=options.standalone or None,
+        peering_name=options.peering,
+        priority=options.priority,
+        liveness_endpoint=options.liveness,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+        memo=kopf.Memo(),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    asyncio.run(serve(options_from(args)))
+    return 0
