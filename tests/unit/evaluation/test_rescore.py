@@ -119,9 +119,9 @@ def test_bad_prediction_rows_are_all_named(
         main(["eval", "--predictions", str(preds), "--data", str(data), "--output", str(out)]) == 1
     )
     err = capsys.readouterr().err
-    assert f"{preds}:2: response: missing" in err
-    assert f"{preds}:3: id: missing" in err
-    assert f"{preds}:4: response: expected a string, got int" in err
+    assert f"{preds}:2: field 'response': missing" in err
+    assert f"{preds}:3: field 'id': missing" in err
+    assert f"{preds}:4: field 'response': expected a string, got int" in err
     assert not out.exists()  # nothing half-written
 
 
@@ -149,9 +149,9 @@ def test_bad_data_rows_are_named_with_field(
         == 1
     )
     err = capsys.readouterr().err
-    assert f"{data}:2: answer: missing" in err
-    assert f"{data}:3: id: duplicate id 'a' (first at {data}:1)" in err
-    assert f"{data}:4: id: expected str or int, got list" in err
+    assert f"{data}:2: field 'answer': missing" in err
+    assert f"{data}:3: field 'id': duplicate id 'a' (first at {data}:1)" in err
+    assert f"{data}:4: field 'id': expected str or int, got list" in err
 
 
 @pytest.mark.timeout(60)

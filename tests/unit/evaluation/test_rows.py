@@ -45,5 +45,5 @@ def test_every_bad_line_is_reported(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(EvalDataError, match="nope.jsonl: cannot read"):
+    with pytest.raises(EvalDataError, match=r"nope\.jsonl: cannot read"):
         read_rows(tmp_path / "nope.jsonl")

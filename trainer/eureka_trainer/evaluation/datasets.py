@@ -5,18 +5,21 @@ Formats, told apart per row:
   or JSONL. `image_path` is relative to `image_root` (default: the data file's folder). The
   question is turned into chat messages by the chosen template (`templates.py`).
 - The training formats: `{id, conversations, answer, image_urls?}` or `{id, message, answer}`;
-  the conversation is kept as written and parsed by `eureka_trainer.data` (the same prompt
-  parsing and image handling as training).
+  the conversation is kept as written.
+Both are parsed by `eureka_trainer.data.records.parse_object` into the training `PromptRecord`
+(the same message normalisation, image checks and family rules as training).
 Every row may carry `subject` or `source`, which become per-group accuracies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eureka_trainer.data.errors import DataError
+from eureka_trainer.data.records import PromptRecord, parse_object
 from eureka_trainer.evaluation.metrics import GROUP_KEYS
 from eureka_trainer.evaluation.rows import EvalDataError, Row, iter_field_problems, read_rows
 from eureka_trainer.evaluation.templates import Template
@@ -37,13 +40,10 @@ class GoldRow:
 
 @dataclass
 class EvalItem:
-    """One prompt to evaluate: the gold row and the training-format dict of its prompt.
-
-    `prompt` is `{id, conversations, answer, image_urls}` (what `eureka_trainer.data` parses).
-    """
+    """One prompt to evaluate: its gold row and the parsed prompt (`eureka_trainer.data`)."""
 
     gold: GoldRow
-    prompt: dict[str, Any] = field(default_factory=dict)
+    record: PromptRecord
 
 
 def is_k12(row: Row) -> bool:
@@ -88,38 +88,44 @@ def read_items(
     paths: str | Path | Sequence[str | Path],
     template: Template,
     *,
+    family: str = "qwen2_5_vl",
     image_root: str | Path | None = None,
 ) -> list[EvalItem]:
-    """Every record as a training-format prompt dict; K12 questions are templated.
+    """Every record parsed into a `PromptRecord` as training parses it; K12 questions templated.
 
-    Image paths must exist (checked here, so a missing image names its file and line before any
-    model is loaded).
+    Image files must exist (checked here, so a missing image names its file and line before a
+    model is loaded). Raises `EvalDataError` listing every bad record.
     """
     golds = read_gold(paths)
     items, problems = [], []
     for gold in golds:
         try:
-            prompt = (
-                k12_prompt(gold, template, image_root)
-                if is_k12(gold.row)
-                else dict(gold.row.data, id=gold.id, answer=gold.answer)
-            )
+            items.append(EvalItem(gold, _record(gold, template, family, image_root)))
         except EvalDataError as err:
             problems += err.problems
-            continue
-        items.append(EvalItem(gold, prompt))
+        except DataError as err:
+            problems.append(str(err))
     if problems:
         raise EvalDataError(problems)
     return items
 
 
-def k12_prompt(gold: GoldRow, template: Template, image_root: str | Path | None) -> dict[str, Any]:
+def _record(
+    gold: GoldRow, template: Template, family: str, image_root: str | Path | None
+) -> PromptRecord:
+    row = gold.row
+    root = Path(image_root) if image_root else row.path.parent
+    prompt = k12_prompt(gold, template, root) if is_k12(row) else dict(row.data)
+    return parse_object(prompt, row.where(), image_root=root, family=family)
+
+
+def k12_prompt(gold: GoldRow, template: Template, image_root: Path) -> dict[str, Any]:
     """The K12 row as a `conversations` record: the template's messages and a `file://` URL."""
     row = gold.row
     question = row.data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise EvalDataError([f"{row.where('question')}: expected a non-empty string"])
-    images = _k12_images(row, Path(image_root) if image_root else row.path.parent)
+    images = _k12_images(row, image_root)
     return {
         "id": gold.id,
         "conversations": template.messages(question, len(images)),

@@ -33,9 +33,9 @@ class Row:
     key: str | None = None  # the object key when the file is a JSON object of rows
 
     def where(self, field: str | None = None) -> str:
-        """`file:line` or `file:line: field` for messages."""
+        """`file:line` or `file:line: field 'name'` (as `eureka_trainer.data` names fields)."""
         place = f"{self.path}:{self.line}"
-        return f"{place}: {field}" if field else place
+        return f"{place}: field {field!r}" if field else place
 
 
 def read_rows(path: str | Path) -> list[Row]:
@@ -137,7 +137,7 @@ def _skip_space(text: str, i: int) -> int:
 
 
 def iter_field_problems(row: Row, required: dict[str, type | tuple[type, ...]]) -> Iterator[str]:
-    """`file:line: field: ...` for each required field missing or of the wrong type."""
+    """`file:line: field 'name': ...` for each required field missing or of the wrong type."""
     for name, kind in required.items():
         if name not in row.data or row.data[name] is None:
             yield f"{row.where(name)}: missing"
