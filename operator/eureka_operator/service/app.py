@@ -122,7 +122,9 @@ def create_app(
 
     @app.get("/api", response_model=ServiceInfo, tags=["service"])
     async def info() -> ServiceInfo:
-        return ServiceInfo(backend=backend.kind, writable=backend.writable, protect_reads=protect_reads)
+        return ServiceInfo(
+            backend=backend.kind, writable=backend.writable, protect_reads=protect_reads
+        )
 
     @app.get("/api/jobs", response_model=list[JobSummary], tags=["jobs"])
     async def list_jobs(request: Request) -> list[JobSummary]:
@@ -194,7 +196,9 @@ def create_app(
 
 def _add_middleware(app: FastAPI, max_body_bytes: int) -> None:
     @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
             response: Response = JSONResponse(

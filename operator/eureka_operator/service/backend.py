@@ -161,7 +161,9 @@ def age_seconds(created: dt.datetime | None, now: dt.datetime | None = None) -> 
     return max(0.0, ((now or dt.datetime.now(dt.UTC)) - created).total_seconds())
 
 
-def summary_of(namespace: str, name: str, status: dict[str, Any], created: str | None) -> JobSummary:
+def summary_of(
+    namespace: str, name: str, status: dict[str, Any], created: str | None
+) -> JobSummary:
     """The table row of a job from its status (camelCase `RLJobStatus` JSON)."""
     progress = status.get("progress") or {}
     metrics = status.get("metrics") or {}

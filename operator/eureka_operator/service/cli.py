@@ -23,10 +23,15 @@ TOKEN_ENV = "EUREKA_SERVICE_TOKEN"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument(
-        "--runs", type=Path, metavar="DIR", help="a run directory of `eureka run`, or a folder of them"
+        "--runs",
+        type=Path,
+        metavar="DIR",
+        help="a run directory of `eureka run`, or a folder of them",
     )
     parser.add_argument(
         "--backend",
@@ -34,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="where jobs come from (default: local with --runs, else a configured cluster)",
     )
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then KUBECONFIG)")
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster, then KUBECONFIG)"
+    )
     parser.add_argument("--namespace", help="watch and manage this namespace only (default: all)")
     parser.add_argument(
         "--token-file",
@@ -47,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="largest request body accepted"
     )
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
 
 
 def build(args: argparse.Namespace) -> tuple[JobBackend, Authorizer, str]:

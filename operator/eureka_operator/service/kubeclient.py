@@ -32,7 +32,9 @@ class KubeClient:
         if self._session is None or self._session.closed:
             ssl = self.config.ssl_context()
             connector = aiohttp.TCPConnector(ssl=ssl if ssl is not None else False)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self.config.headers())
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=self.config.headers()
+            )
         return self._session
 
     async def close(self) -> None:
@@ -53,7 +55,11 @@ class KubeClient:
         headers = {"Content-Type": content_type} if data is not None else {}
         async with self._client().request(
             method,
-            self.config.server + path, data=data, params=params, headers=headers, timeout=self._timeout
+            self.config.server + path,
+            data=data,
+            params=params,
+            headers=headers,
+            timeout=self._timeout,
         ) as resp:
             payload = await resp.read()
             if resp.status >= 400:
@@ -66,7 +72,9 @@ class KubeClient:
         """Events of a watch request (`{type, object}`), until the server ends the stream."""
         stream_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout + 30)
         query = {**params, "watch": "true", "timeoutSeconds": str(int(timeout))}
-        async with self._client().get(self.config.server + path, params=query, timeout=stream_timeout) as resp:
+        async with self._client().get(
+            self.config.server + path, params=query, timeout=stream_timeout
+        ) as resp:
             if resp.status >= 400:
                 raise KubeApiError(_message(await resp.read(), resp.reason), status=resp.status)
             async for line in resp.content:

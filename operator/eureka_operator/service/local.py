@@ -76,8 +76,12 @@ class RunState:
     samples_tail: JsonlTail = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics_tail = JsonlTail(self.path / "metrics.jsonl", self._on_metrics, self.series.clear)
-        self.samples_tail = JsonlTail(self.path / "samples.jsonl", self._on_sample, self._clear_samples)
+        self.metrics_tail = JsonlTail(
+            self.path / "metrics.jsonl", self._on_metrics, self.series.clear
+        )
+        self.samples_tail = JsonlTail(
+            self.path / "samples.jsonl", self._on_sample, self._clear_samples
+        )
 
     def refresh(self) -> None:
         """Read what the trainer appended since the last call."""
@@ -211,7 +215,9 @@ class LocalBackend:
         self._check_namespace(namespace)
         state = await self._state(name)
         with state.lock:
-            series = {k: Series(steps=list(s), values=list(v)) for k, (s, v) in state.series.items()}
+            series = {
+                k: Series(steps=list(s), values=list(v)) for k, (s, v) in state.series.items()
+            }
             steps, rates = state.reflection.series()
         if steps:
             series["reflection/rate"] = Series(steps=steps, values=rates)

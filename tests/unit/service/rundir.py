@@ -63,7 +63,7 @@ def write_run(
         for step in range(1, steps + 1):
             out.write(json.dumps(metrics_row(step)) + "\n")
         if partial_tail:
-            out.write('{"step": %d, "reward/total": 0.' % (steps + 1))
+            out.write(f'{{"step": {steps + 1}, "reward/total": 0.')
     with (run / "samples.jsonl").open("w") as out:
         for step in range(1, steps + 1):
             for i in range(samples_per_step):
