@@ -1,0 +1,63 @@
+"""The RLJob cache survives what a real API server does to watches: expiry and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import kmock as km
+import pytest
+
+from eureka_operator.service.backend import NotReady
+from eureka_operator.service.kube import KubeBackend
+from eureka_operator.service.kubeclient import KubeClient
+from eureka_trainer.reporting.kube import load_cluster_config, parse_kubeconfig
+from tests.unit.reporting.kmock_crd import RLJOBS, declare_rljobs, write_kubeconfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+
+def _job(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns"}, "status": {"phase": "Running"}}
+
+
+def _lists(kmock: Any) -> int:
+    return sum(1 for r in kmock if r.method == "GET" and "watch" not in r.params)
+
+
+async def _until(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def test_expired_watch_lists_again(kmock: Any, tmp_path: Path) -> None:
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "ns", "a"] = _job("a")
+    expired = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}
+    kmock[km.action.WATCH][:1] << (expired,)  # the first watch expires at once
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    backend = KubeBackend(KubeClient(config), retry_delay=0.05)
+    await backend.start()
+    try:
+        await _until(lambda: _lists(kmock) >= 2)  # listed, watch expired, listed again
+        assert [j.name for j in await backend.list_jobs()] == ["a"]
+    finally:
+        await backend.stop()
+
+
+async def test_unreachable_api_is_503_not_a_hang() -> None:
+    config = parse_kubeconfig(
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+    )
+    backend = KubeBackend(KubeClient(config), retry_delay=0.05, ready_timeout=0.3)
+    await backend.start()
+    try:
+        with pytest.raises(NotReady, match="not yet synchronised"):
+            await backend.list_jobs()
+    finally:
+        await backend.stop()

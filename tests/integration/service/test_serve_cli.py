@@ -1,0 +1,69 @@
+"""`eureka serve --runs DIR` as a user starts it: a process, a URL and a token on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.integration.service.server import free_port
+from tests.unit.service.rundir import write_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def test_eureka_serve_runs(tmp_path: Path) -> None:
+    write_run(tmp_path, "demo", steps=12)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "EUREKA_SERVICE_TOKEN"}
+    command = [
+        sys.executable,
+        "-m",
+        "eureka_operator.cli",
+        "serve",
+        "--runs",
+        str(tmp_path),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(4)]  # type: ignore[union-attr]
+        assert lines[1].strip() == f"dashboard: http://127.0.0.1:{port}/"
+        token = lines[3].strip().removeprefix("write token: ")
+        jobs = _get_json(f"http://127.0.0.1:{port}/api/jobs")
+        assert [(j["name"], j["step"]) for j in jobs] == [("demo", 12)]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/jobs/local/demo/suspend",
+            method="POST",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 405  # authenticated, but a local run cannot be suspended
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _get_json(url: str) -> object:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return json.loads(resp.read())
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
