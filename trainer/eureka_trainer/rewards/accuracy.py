@@ -139,6 +139,12 @@ class AccuracyScorer:
 
     def score(self, responses: Sequence[str], answers: Sequence[str]) -> list[AccuracyResult]:
         """One result per (response, answer) pair, in order."""
+        return self.score_counted(responses, answers)[0]
+
+    def score_counted(
+        self, responses: Sequence[str], answers: Sequence[str]
+    ) -> tuple[list[AccuracyResult], int]:
+        """The results, and how many samples needed a worker (the rest were decided here)."""
         planned = [
             plan(r, a, self.mode, self.cache) for r, a in zip(responses, answers, strict=True)
         ]
@@ -157,7 +163,7 @@ class AccuracyScorer:
             elif outcome.timed_out or outcome.crashed:
                 self.cache.put(answers[i], False)  # the gold alone hangs the parser: never again
             results.append(_resolve(p, outcome))
-        return results
+        return results, len(jobs)
 
 
 _shared_cache = GoldCache()

@@ -62,37 +62,30 @@ def extract_answer(response: str, mode: Mode) -> str | None:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` whose braces balance, or None.
+    """Content of the last (by opening position) `\\boxed{...}` whose braces balance, or None.
 
-    Scans openings from the last backwards and stops at the first that closes, so the cost is
-    linear in the text for well-formed input and bounded by the number of openings otherwise.
+    One pass with a brace stack, so unbalanced input (`\\boxed{` x 50,000) stays linear.
+    Escaped braces (`\\{`) do not count.
     """
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    for body in reversed(starts):
-        end = _matching_brace(text, body)
-        if end is not None:
-            return text[body:end]
-    return None
-
-
-def _matching_brace(text: str, body: int) -> int | None:
-    """Index of the `}` closing the brace opened just before `body`, or None."""
-    depth = 1
-    i = body
-    n = len(text)
+    box_bodies = {m.end() for m in _BOXED.finditer(text)}
+    if not box_bodies:
+        return None
+    stack: list[int] = []  # body start of each open brace; -1 for a brace that is not a box
+    best: tuple[int, int] | None = None
+    i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch == "\\":
-            i += 2  # an escaped brace `\{` does not count
+            i += 2
             continue
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
+            stack.append(i + 1 if i + 1 in box_bodies else -1)
+        elif ch == "}" and stack:
+            body = stack.pop()
+            if body >= 0 and (best is None or body > best[0]):
+                best = (body, i)
         i += 1
-    return None
+    return text[best[0] : best[1]] if best else None
 
 
 def normalize(text: str) -> str:

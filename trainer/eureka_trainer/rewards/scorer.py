@@ -28,7 +28,8 @@ class ScoreBatch:
     total: weighted sum of the components per sample.
     valid: False where the gold answer could not be parsed (the trainer drops those samples).
     metrics: batch means `reward/total` and `reward/<component>`, and counts
-    `reward/timeouts`, `reward/gold_parse_failures`, `reward/refused`, `reward/math_verify_calls`.
+    `reward/timeouts`, `reward/gold_parse_failures`, `reward/refused` (answers too hostile for
+    sympy) and `reward/worker_jobs` (samples that needed a math-verify worker).
     """
 
     components: dict[str, list[float]]
@@ -73,10 +74,11 @@ class BatchScorer:
             raise ValueError(f"{len(responses)} responses but {len(answers)} answers")
         components: dict[str, list[float]] = {}
         accuracy: list[AccuracyResult] = []
+        worker_jobs = 0
         for reward in self.rewards:
             if reward.component.local is None:
                 assert self._accuracy is not None
-                accuracy = self._accuracy.score(responses, answers)
+                accuracy, worker_jobs = self._accuracy.score_counted(responses, answers)
                 components[reward.name] = [r.score for r in accuracy]
             else:
                 mode = self.spec.mode
@@ -88,7 +90,10 @@ class BatchScorer:
             for i in range(len(responses))
         ]
         valid = [r.gold_parsed for r in accuracy] if accuracy else [True] * len(responses)
-        return ScoreBatch(components, total, valid, _metrics(components, total, accuracy))
+        metrics = _metrics(components, total, accuracy)
+        if self._accuracy is not None:
+            metrics["reward/worker_jobs"] = float(worker_jobs)
+        return ScoreBatch(components, total, valid, metrics)
 
     @property
     def workers_replaced(self) -> int:
@@ -125,7 +130,4 @@ def _metrics(
     metrics["reward/timeouts"] = float(sum(r.timed_out for r in accuracy))
     metrics["reward/gold_parse_failures"] = float(sum(not r.gold_parsed for r in accuracy))
     metrics["reward/refused"] = float(paths.count("refused"))
-    metrics["reward/math_verify_calls"] = float(
-        sum(p in ("math_verify", "timeout", "crash") for p in paths)
-    )
     return metrics

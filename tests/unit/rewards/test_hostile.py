@@ -1,0 +1,94 @@
+"""Hostile model outputs: every call returns within the timeout, from the main thread or not."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from eureka_trainer.rewards import accuracy_details, format_reward, repetition_penalty
+
+pytestmark = [pytest.mark.usefixtures("warm_pool"), pytest.mark.timeout(120)]
+
+TIMEOUT = 1.0
+#: Allowance over the timeout for a busy 2-core machine (kill + reply + scheduling).
+SLACK = 2.0
+MB = 1 << 20
+
+HOSTILE = {
+    "unclosed tags": "<think><answer><answer><think>" * 1000,
+    "nested boxed": "\\boxed{" * 2000 + "1" + "}" * 2000,
+    "unbalanced boxed": "\\boxed{" * 50_000,
+    "megabyte answer": "<answer>" + "9" * MB + "</answer>",
+    "megabyte no tags": "1+" * (MB // 2),
+    "megabyte of braces": "<answer>" + "{" * MB + "</answer>",
+    "deep parentheses": "<answer>$" + "(" * 500 + "1" + ")" * 500 + "$</answer>",
+    "frac tower": "<answer>$" + "\\frac{1}{" * 300 + "2" + "}" * 300 + "$</answer>",
+    "power tower": "<answer>$10^{10^{10^{10}}}$</answer>",
+    "brace-less tower": "<answer>$2^2^2^2^2^2$</answer>",
+    "python power": "<answer>9**9**9**9</answer>",
+    "huge power": "<answer>$10^{10^{10}}$</answer>",  # passes the guards: the timeout ends it
+    "huge factorial": "<answer>$(10^{10})!$</answer>",
+    "huge exponent": "<answer>$10^{10000000}$</answer>",
+    "null bytes": "<answer>\x00\x00$\\frac{\x00}{}$</answer>",
+    "lone surrogate": "<answer>\ud800 $1$</answer>",
+}
+
+
+def _timed(response: str, mode: str = "instruct") -> tuple[float, float]:
+    start = time.monotonic()
+    result = accuracy_details(response, "2", mode, timeout=TIMEOUT)  # type: ignore[arg-type]
+    return result.score, time.monotonic() - start
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_main_thread_within_timeout(name: str) -> None:
+    for mode in ("instruct", "boxed"):
+        score, elapsed = _timed(HOSTILE[name], mode)
+        assert score == 0.0
+        assert elapsed < TIMEOUT + SLACK, f"{name} ({mode}) took {elapsed:.2f}s"
+
+
+def test_worker_threads_within_timeout() -> None:
+    """Four threads at once (more than the shared pool's two workers), each on a hanging input."""
+    names = ["huge power", "huge factorial", "huge exponent", "frac tower"]
+    results: dict[str, tuple[float, float]] = {}
+
+    def work(name: str) -> None:
+        results[name] = _timed(HOSTILE[name])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in names]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert set(results) == set(names), "a thread raised or hung"
+    assert all(score == 0.0 for score, _ in results.values())
+    assert time.monotonic() - start < TIMEOUT + SLACK + 1.0  # in parallel, not in series
+
+
+def test_correct_answer_in_a_thread() -> None:
+    out: list[float] = []
+    t = threading.Thread(
+        target=lambda: out.append(accuracy_details("<answer>$\\frac{4}{2}$</answer>", "2").score)
+    )
+    t.start()
+    t.join(timeout=30)
+    assert out == [1.0]
+
+
+def test_timeout_is_reported() -> None:
+    result = accuracy_details(HOSTILE["huge power"], "2", timeout=TIMEOUT)
+    assert (result.score, result.timed_out, result.path) == (0.0, True, "timeout")
+    assert result.gold_parsed  # the gold parsed; the answer hung
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_cheap_components_are_linear(name: str) -> None:
+    start = time.monotonic()
+    format_reward(HOSTILE[name])
+    format_reward(HOSTILE[name], "boxed")
+    repetition_penalty(HOSTILE[name])
+    assert time.monotonic() - start < 1.0
