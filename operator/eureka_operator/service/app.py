@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path, Request, Response
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -26,8 +26,10 @@ from eureka_operator.service.backend import (
     JobSummary,
     Metrics,
     Samples,
+    Series,
 )
 from eureka_trainer.config import RLJobError, parse_rljobs
+from eureka_trainer.reporting.curves import downsample
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ NAME_REGEX = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$"
 
 Namespace = Annotated[str, Path(pattern=NAME_REGEX, max_length=253, description="namespace")]
 Name = Annotated[str, Path(pattern=NAME_REGEX, max_length=253, description="RLJob name")]
+MaxPoints = Annotated[
+    int | None,
+    Query(alias="maxPoints", ge=2, le=1_000_000, description="downsample each series to this"),
+]
 
 
 class Problem(BaseModel):
@@ -137,9 +143,14 @@ def create_app(
         return await backend.get_job(namespace, name)
 
     @app.get("/api/jobs/{namespace}/{name}/metrics", response_model=Metrics, tags=["jobs"])
-    async def get_metrics(request: Request, namespace: Namespace, name: Name) -> Metrics:
+    async def get_metrics(
+        request: Request, namespace: Namespace, name: Name, max_points: MaxPoints = None
+    ) -> Metrics:
         await may_read(request, namespace)
-        return await backend.get_metrics(namespace, name)
+        metrics = await backend.get_metrics(namespace, name)
+        if max_points is not None:
+            metrics = _downsampled(metrics, max_points)
+        return metrics
 
     @app.get("/api/jobs/{namespace}/{name}/samples", response_model=Samples, tags=["jobs"])
     async def get_samples(request: Request, namespace: Namespace, name: Name) -> Samples:
@@ -224,6 +235,15 @@ async def _read_text(request: Request, limit: int) -> str:
         return b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError as err:
         raise HTTPException(400, f"the body is not UTF-8 text: {err}") from None
+
+
+def _downsampled(metrics: Metrics, max_points: int) -> Metrics:
+    """Every series cut to `max_points` evenly strided points (first and last kept)."""
+    series = {}
+    for key, curve in metrics.series.items():
+        steps, values = downsample(curve.steps, curve.values, max_points)
+        series[key] = Series(steps=steps, values=values)
+    return Metrics(series=series)
 
 
 def _invalid(err: RLJobError) -> JSONResponse:

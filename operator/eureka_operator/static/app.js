@@ -5,6 +5,7 @@
 
 (function () {
   const POLL_MS = 4000;
+  const MAX_POINTS = 2000; // per series; the service downsamples longer runs
   const PHASES = ["Pending", "Initializing", "Running", "Succeeded", "Failed", "Suspended"];
   const COLORS = ["#3b5bdb", "#2b8a3e", "#e67700", "#c92a2a", "#7048e8", "#0c8599"];
   // Chart panels: title and the series they draw (missing series are left out).
@@ -236,7 +237,7 @@
 
   async function refreshJob(namespace, name) {
     const base = `/api/jobs/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
-    const [job, metrics, samples] = await Promise.all([api(base), api(`${base}/metrics`), api(`${base}/samples`)]);
+    const [job, metrics, samples] = await Promise.all([api(base), api(`${base}/metrics?maxPoints=${MAX_POINTS}`), api(`${base}/samples`)]);
     renderDetail(job);
     renderCharts(metrics.series);
     renderSamples(samples.samples);

@@ -66,6 +66,13 @@ def test_metrics_survive_a_half_written_line(client: TestClient, runs: Path) -> 
     assert series["reward/accuracy"]["values"][-1] == 0.9
 
 
+def test_metrics_downsampled_on_request(client: TestClient) -> None:
+    series = client.get("/api/jobs/local/demo/metrics?maxPoints=7").json()["series"]
+    steps = series["reward/total"]["steps"]
+    assert len(steps) <= 7 and steps[0] == 1 and steps[-1] == 30
+    assert client.get("/api/jobs/local/demo/metrics?maxPoints=1").status_code == 422
+
+
 def test_samples_newest_first(client: TestClient) -> None:
     samples = client.get("/api/jobs/local/second/samples").json()["samples"]
     assert [s["step"] for s in samples] == [4, 4, 3, 3, 2, 2, 1, 1]
