@@ -110,3 +110,18 @@ def test_job_page_draws_curves_and_escapes_samples(page: Any, base_url: str) -> 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "job.png"), full_page=True)
     assert page.errors == []
+
+
+def test_failed_job_shows_its_condition(page: Any, base_url: str) -> None:
+    page.goto(base_url + "/#/jobs/local/older")
+    page.wait_for_selector("#conditions tbody td:not(.none)")
+    cells = page.locator("#conditions tbody tr").first.locator("td").all_inner_texts()
+    assert cells[:4] == [
+        "Failed",
+        "True",
+        "TrainerError",
+        "CUDA out of memory <script>alert(1)</script>",
+    ]
+    assert page.locator("#job-phase").inner_text() == "Failed"
+    assert page.locator("[data-panel='rewards']").get_attribute("data-points") == "5"
+    assert page.errors == []

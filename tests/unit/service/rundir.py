@@ -83,5 +83,15 @@ def write_run(
         "completionTime": "2026-11-24T05:09:00Z" if phase == "Succeeded" else None,
         "metrics": {k: v for k, v in metrics_row(steps).items() if k != "step"},
     }
+    if phase == "Failed":
+        status["conditions"] = [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "TrainerError",
+                "message": "CUDA out of memory <script>alert(1)</script>",
+                "lastTransitionTime": "2026-11-24T05:09:00Z",
+            }
+        ]
     (run / "status.json").write_text(json.dumps(status))
     return run
