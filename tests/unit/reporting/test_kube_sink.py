@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,30 +63,30 @@ async def test_sink_patches_trainer_fields_only(kmock: Any, tmp_path: Path) -> N
     kmock.objects[RLJOBS, "team-a", "job-1"] = _job("job-1")
     config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
     clock = FakeClock()
-    sink = KubeStatusSink("job-1", config=config, min_interval=10.0, clock=clock)
+    sink = KubeStatusSink("job-1", config=config, min_interval=10.0, clock=clock, background=False)
     assert sink.namespace == "team-a"  # from the kubeconfig context
 
-    await asyncio.to_thread(_train, sink, clock, 1200)
+    await asyncio.to_thread(_train, sink, clock, 700)
 
     status = kmock.objects[RLJOBS, "team-a", "job-1"]["status"]
     assert status["phase"] == "Running"  # the operator's fields are untouched
     assert status["conditions"] == [{"type": "Ready", "status": "True"}]
-    assert status["progress"] == {"step": 1200, "totalSteps": 1200, "epoch": 0, "samplesSeen": 9600}
+    assert status["progress"] == {"step": 700, "totalSteps": 700, "epoch": 0, "samplesSeen": 5600}
     assert status["metrics"] == {"reward/accuracy": 0.5, "reward/total": 1.0}
     total = status["curves"]["reward/total"]
     assert len(total["steps"]) <= 500
-    assert total["steps"][0] == 1 and total["steps"][-1] == 1200
+    assert total["steps"][0] == 1 and total["steps"][-1] == 700
     assert "policy/kl" not in status["curves"]
     samples = status["recentSamples"]
-    assert len(samples) == 4 and samples[0]["step"] == 1200
+    assert len(samples) == 4 and samples[0]["step"] == 700
     assert len(samples[0]["prompt"]) == 2000 and samples[0]["prompt"].endswith("…")
 
     patches = _patches(kmock)
     assert all(r.subresource == "status" for r in patches)
     assert all(r.headers["Content-Type"] == "application/merge-patch+json" for r in patches)
     assert all(r.headers["Authorization"] == "Bearer test-token" for r in patches)
-    # started + one per 10 s of a 1200 s run + the final flush; never once per step.
-    assert 100 <= len(patches) <= 125
+    # started + one per 10 s of a 700 s run + the final flush; never once per step.
+    assert 60 <= len(patches) <= 75
     assert sink.failures == 0 and sink.patches == len(patches)
 
 
@@ -98,7 +99,13 @@ async def test_sink_gives_up_at_once_on_404(kmock: Any, tmp_path: Path) -> None:
     config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
     clock, slept = FakeClock(), []
     sink = KubeStatusSink(
-        "missing", "team-a", config=config, min_interval=5.0, clock=clock, sleep=slept.append
+        "missing",
+        "team-a",
+        config=config,
+        min_interval=5.0,
+        clock=clock,
+        sleep=slept.append,
+        background=False,
     )
     await asyncio.to_thread(_train, sink, clock, 12)
     # started, steps 5 and 10 (one interval after each failure), final: 4 single attempts.
@@ -113,7 +120,7 @@ async def test_sink_retries_server_errors(kmock: Any, tmp_path: Path) -> None:
     kmock["patch"][:2] << 503  # the first two patches fail, the third passes
     config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
     slept: list[float] = []
-    sink = KubeStatusSink("job-2", config=config, sleep=slept.append)
+    sink = KubeStatusSink("job-2", config=config, sleep=slept.append, background=False)
     await asyncio.to_thread(sink.report, Progress(step=3), {"reward/total": 0.25}, [])
     assert slept == [0.5, 1.0]
     assert sink.patches == 1 and sink.failures == 0
@@ -125,7 +132,9 @@ def test_unreachable_server_is_counted() -> None:
         "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
         "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
     )
-    sink = KubeStatusSink("job", "ns", config=config, retries=2, sleep=lambda _: None)
+    sink = KubeStatusSink(
+        "job", "ns", config=config, retries=2, sleep=lambda _: None, background=False
+    )
     sink.report(Progress(step=1), {"reward/total": 1.0}, [])
     sink.finished("Failed", "boom")
     assert sink.failures == 2 and sink.patches == 0
@@ -157,3 +166,47 @@ def test_kubeconfig_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ClusterConfigError, match="exec"):
         parse_kubeconfig(exec_user)
+
+
+async def test_background_worker_rate_limits_and_flushes_the_end(
+    kmock: Any, tmp_path: Path
+) -> None:
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "team-a", "job-3"] = _job("job-3")
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    sink = KubeStatusSink("job-3", config=config, min_interval=0.3)
+
+    def train() -> float:
+        sink.started(50)
+        begin = time.monotonic()
+        for step in range(1, 51):
+            sink.report(Progress(step=step, total_steps=50), {"reward/total": float(step)}, [])
+            time.sleep(0.01)
+        elapsed = time.monotonic() - begin
+        sink.finished("Succeeded")
+        return elapsed
+
+    elapsed = await asyncio.to_thread(train)
+    status = kmock.objects[RLJOBS, "team-a", "job-3"]["status"]
+    assert status["progress"]["step"] == 50  # the final state arrived
+    assert status["curves"]["reward/total"]["steps"] == list(range(1, 51))
+    assert 2 <= len(_patches(kmock)) <= 6  # ~0.6 s of training at one patch per 0.3 s, + final
+    assert elapsed < 2.0
+
+
+def test_a_dead_api_server_does_not_slow_training() -> None:
+    config = parse_kubeconfig(
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+    )
+    # Each retry waits 1 s: a synchronous sink would stall every report for seconds.
+    sink = KubeStatusSink(
+        "job", "ns", config=config, min_interval=0.0, sleep=lambda _: time.sleep(1)
+    )
+    begin = time.monotonic()
+    for step in range(1, 21):
+        sink.report(Progress(step=step), {"reward/total": 1.0}, [])
+    assert time.monotonic() - begin < 0.5
+    sink.final_timeout = 0.2
+    sink.finished("Failed", "the API server is gone")  # bounded wait, no exception
+    assert sink.patches == 0

@@ -5,9 +5,10 @@ owns: `progress`, `metrics` (latest values), `curves` (bounded, see `curves.py`)
 `recentSamples` (text truncated). The operator owns `phase` and `conditions` and learns the end
 of training from the RayJob, so the sink never writes them, not even in `finished()`.
 
-Patches are rate-limited (at most one per `min_interval` seconds; the final state is always
-flushed) and a failed patch is retried a few times, then counted and logged: the sink never
-raises into the training loop.
+Patches are sent by a background thread (the training loop only updates in-memory state, so a
+slow or unreachable API server never stalls a step), at most one per `min_interval` seconds;
+`finished()` always flushes the final state (waiting at most `final_timeout`). A failed patch is
+retried a few times, then counted and logged: the sink never raises into the training loop.
 
 The cluster connection comes from the pod's service account (token and CA under
 /var/run/secrets/kubernetes.io/serviceaccount) or from a kubeconfig (`KUBECONFIG`, for tests and
@@ -23,6 +24,7 @@ import logging
 import os
 import ssl
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -203,6 +205,12 @@ class KubeStatusSink:
     """Attempts per patch before it is counted as failed."""
     backoff: float = 0.5
     """Seconds before the first retry (doubles each time)."""
+    timeout: float = 5.0
+    """Seconds one HTTP request may take."""
+    background: bool = True
+    """Send patches from a worker thread (False: synchronously, in the caller; for tests)."""
+    final_timeout: float = 30.0
+    """Seconds `finished()` waits for the final patch."""
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     failures: int = 0
@@ -215,6 +223,10 @@ class KubeStatusSink:
     _samples: list[dict[str, Any]] = field(default_factory=list)
     _last_patch: float | None = None
     _dirty: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _wake: threading.Event = field(default_factory=threading.Event, repr=False)
+    _finish: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or os.environ.get("EUREKA_RLJOB_NAME")
@@ -232,32 +244,69 @@ class KubeStatusSink:
         return base + "/status"
 
     def started(self, total_steps: int | None) -> None:
-        self._progress = self._progress.model_copy(update={"total_steps": total_steps})
-        self._dirty = True
-        self._flush()
+        with self._lock:
+            self._progress = self._progress.model_copy(update={"total_steps": total_steps})
+            self._dirty = True
+        self._kick()
 
     def report(
         self, progress: Progress, metrics: Mapping[str, float], samples: Sequence[Sample]
     ) -> None:
-        self._progress = progress
-        self._metrics.update({k: float(v) for k, v in metrics.items() if _finite(v)})
-        self._curves.add(progress.step, metrics)
-        recent = [_sample_dict(s) for s in samples] + self._samples
-        self._samples = recent[:RECENT_SAMPLES]
-        self._dirty = True
-        now = self.clock()
-        if self._last_patch is None or now - self._last_patch >= self.min_interval:
-            self._flush()
+        with self._lock:
+            self._progress = progress
+            self._metrics.update({k: float(v) for k, v in metrics.items() if _finite(v)})
+            self._curves.add(progress.step, metrics)
+            recent = [_sample_dict(s) for s in samples] + self._samples
+            self._samples = recent[:RECENT_SAMPLES]
+            self._dirty = True
+        self._kick()
 
     def finished(self, phase: FinalPhase, message: str = "") -> None:
         # The phase is the operator's (it watches the RayJob end); only the final data is ours.
         log.info(
             "training %s%s; flushing the final status", phase, f": {message}" if message else ""
         )
+        if not self.background:
+            self._flush(force=True)
+            return
+        self._finish.set()
+        self._wake.set()
+        if self._thread is None:
+            self._flush(force=True)
+            return
+        self._thread.join(self.final_timeout)
+        if self._thread.is_alive():
+            log.error("final status of %s not sent within %.0fs", self.path, self.final_timeout)
+
+    def _kick(self) -> None:
+        """A patch is due: send it now when the interval allows (synchronous mode), or wake the worker."""
+        if not self.background:
+            if self._last_patch is None or self.clock() - self._last_patch >= self.min_interval:
+                self._flush()
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kube-status-sink", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        """Worker: one patch per wake-up, no sooner than `min_interval` after the previous one."""
+        while not self._finish.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._last_patch is not None:
+                due = self._last_patch + self.min_interval - self.clock()
+                self._finish.wait(max(0.0, due))  # finished() cuts the wait short
+            if not self._finish.is_set():
+                self._flush()
         self._flush(force=True)
 
     def status_patch(self) -> dict[str, Any]:
         """The merge patch: only trainer-owned fields, never phase or conditions."""
+        with self._lock:
+            return self._status_patch()
+
+    def _status_patch(self) -> dict[str, Any]:
         return {
             "status": {
                 "progress": self._progress.model_dump(
@@ -270,13 +319,15 @@ class KubeStatusSink:
         }
 
     def _flush(self, force: bool = False) -> None:
-        if not (self._dirty or force):
-            return
         assert self.config is not None
-        body, delay = self.status_patch(), self.backoff
+        with self._lock:
+            if not (self._dirty or force):
+                return
+            body, self._dirty = self._status_patch(), False
+        delay, content_type = self.backoff, "application/merge-patch+json"
         for attempt in range(1, self.retries + 1):
             try:
-                request_json(self.config, "PATCH", self.path, body, "application/merge-patch+json")
+                request_json(self.config, "PATCH", self.path, body, content_type, self.timeout)
             except (OSError, ApiError, ValueError) as err:
                 log.warning(
                     "status patch %d/%d of %s failed: %s", attempt, self.retries, self.path, err
@@ -288,9 +339,10 @@ class KubeStatusSink:
                     delay *= 2
                 continue
             self.patches += 1
-            self._dirty = False
             self._last_patch = self.clock()
             return
+        with self._lock:
+            self._dirty = True  # the next flush sends this state again (with whatever came since)
         self.failures += 1
         self._last_patch = self.clock()  # wait a full interval before trying again
         log.error("status of %s not updated (%d failed patches so far)", self.path, self.failures)
