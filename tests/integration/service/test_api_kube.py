@@ -125,6 +125,8 @@ async def test_kube_backend_end_to_end(kmock: Any, tmp_path: Path) -> None:
         r for r in kmock if r.method == "GET" and "rljobs" in r.url.path and "watch" not in r.params
     ]
     assert len(lists) == 1  # one list; everything after came from the watch
+    reviews = [r for r in kmock if r.method == "POST" and r.url.path.endswith("/tokenreviews")]
+    assert len(reviews) == 3  # nobody, bob, alice: each valid token reviewed once (cached)
 
 
 async def _reads(kmock: Any, http: aiohttp.ClientSession) -> None:
