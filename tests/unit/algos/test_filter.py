@@ -6,6 +6,8 @@ import pickle
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eureka_trainer.algos import OnlineFilter
 from eureka_trainer.config.spec import FilterSpec
@@ -126,3 +128,32 @@ def test_ragged_groups_and_bad_input():
         filt.add(["a"], [[]], step=1)
     with pytest.raises(ValueError, match="batch_groups"):
         OnlineFilter(ON, batch_groups=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.integers(1, 5),
+    rounds=st.lists(
+        st.lists(st.lists(st.sampled_from([0.0, 1.0]), min_size=1, max_size=6), max_size=6),
+        max_size=8,
+    ),
+    lower=st.sampled_from([0.0, 0.1, 0.5]),
+    upper=st.sampled_from([0.5, 0.9, 1.0]),
+)
+def test_no_kept_group_is_lost_or_duplicated(batch, rounds, lower, upper):
+    spec = FilterSpec(enabled=True, lower=lower, upper=upper)
+    filt = OnlineFilter(spec, batch_groups=batch)
+    taken, kept_expected, counter = [], [], 0
+    for accuracy in rounds:
+        groups = list(range(counter, counter + len(accuracy)))
+        counter += len(accuracy)
+        decisions = filt.add(groups, accuracy, step=1)
+        for group, row, keep in zip(groups, accuracy, decisions, strict=True):
+            assert keep == (lower <= sum(row) / len(row) <= upper)
+            if keep:
+                kept_expected.append(group)
+        while filt.ready:
+            out = filt.take()
+            assert len(out) == batch
+            taken += out
+    assert taken + filt.state_dict()["pending"] == kept_expected

@@ -299,3 +299,12 @@ def test_matches_loop_reference(aggregation, clip_low, clip_high, cap, kl):
     )
     assert loss.item() == pytest.approx(want, rel=1e-9, abs=1e-12)
     assert 0.0 < metrics["policy/clip_fraction"] < 1.0
+
+
+def test_runaway_ratio_with_zero_advantage_is_not_nan():
+    logp = torch.tensor([[1000.0, -1000.0, 0.5]], requires_grad=True)
+    adv = torch.tensor([[0.0, 0.0, 1.0]])
+    loss, metrics = policy_loss(logp, torch.zeros(1, 3), adv, torch.ones(1, 3))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logp.grad).all()
+    assert all(math.isfinite(v) for v in metrics.values())

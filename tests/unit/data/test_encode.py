@@ -196,3 +196,12 @@ def test_encoded_prompt_runs_through_a_tiny_qwen2_vl(folder, processor):
             logits = model(input_ids=torch.tensor([out.input_ids]), **inputs).logits
         assert logits.shape == (1, len(out.input_ids), len(tok))
         assert torch.isfinite(logits).all()
+
+
+def test_encoder_from_spec(processor):
+    from eureka_trainer.config.spec import DataSpec
+
+    spec = DataSpec(train_files=["x.jsonl"], max_prompt_length=64, min_pixels=100, max_pixels=9000)
+    encoder = PromptEncoder.from_spec(processor, spec, family="qwen2_vl")
+    assert (encoder.max_prompt_length, encoder.min_pixels, encoder.max_pixels) == (64, 100, 9000)
+    assert encoder.family == "qwen2_vl"

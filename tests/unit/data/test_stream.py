@@ -167,3 +167,14 @@ def test_stream_does_not_hold_records(mixed):
     text = mixed.read_text().replace("Question 2?", "Question X?")
     mixed.write_text(text)
     assert stream.next_batch(1)[0].messages[1]["content"][1]["text"] == "Question X?"
+
+
+def test_from_spec(folder, mixed):
+    from eureka_trainer.config.spec import DataSpec
+
+    spec = DataSpec(train_files=[str(mixed)], eval_files=[str(mixed)], bad_lines="skip")
+    train = PromptStream.from_spec(spec, family="internvl", seed=9)
+    assert train.shuffle and train.bad_lines == "skip" and train.family == "internvl"
+    assert ids(train.next_batch(10)) == ids(PromptStream([mixed], seed=9).next_batch(10))
+    evaluation = PromptStream.from_spec(spec, family="qwen2_vl", seed=9, split="eval")
+    assert not evaluation.shuffle

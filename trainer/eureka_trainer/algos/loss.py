@@ -25,6 +25,9 @@ from eureka_trainer.algos.registry import Registry
 KL_LOG_RATIO_CLAMP = 20.0
 """k3 exponentiates the log-ratio; clamping it keeps a wild token finite (exp(20) ~ 5e8)."""
 
+RATIO_LOG_CLAMP = 20.0
+"""The policy/old log-ratio is clamped to +-20 before exp (verl does the same)."""
+
 KLFn = Callable[[torch.Tensor], torch.Tensor]
 AggregateFn = Callable[[torch.Tensor, torch.Tensor, "float | None"], torch.Tensor]
 
@@ -179,6 +182,9 @@ def policy_loss(
     # Padding positions may hold anything (even inf): select, never multiply, so that neither
     # the loss nor the gradient of a padding position can become NaN.
     log_ratio = torch.where(mask, logprobs - old_logprobs, 0.0)
+    # exp of a runaway log-ratio is inf, and inf * (A = 0) is NaN: clamp first (the clip or the
+    # cap bounds such a token's loss anyway; its gradient is 0 either way).
+    log_ratio = log_ratio.clamp(min=-RATIO_LOG_CLAMP, max=RATIO_LOG_CLAMP)
     advantages = torch.where(mask, advantages, 0.0)
     ratio = torch.exp(log_ratio)
     token_loss, was_clipped = clipped_surrogate(

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+    from eureka_trainer.config.spec import DataSpec
+
 
 @dataclass
 class EncodedPrompt:
@@ -159,6 +161,17 @@ class PromptEncoder:
     truncated: int = 0
     truncated_tokens: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, processor: Any, data: DataSpec, *, family: str) -> PromptEncoder:
+        """An encoder with an RLJob's `spec.data` limits and the model's family."""
+        return cls(
+            processor,
+            family=family,
+            max_prompt_length=data.max_prompt_length,
+            min_pixels=data.min_pixels,
+            max_pixels=data.max_pixels,
+        )
 
     def encode(self, record: PromptRecord) -> EncodedPrompt:
         """Encode one record; a `DataError` is counted under `refused` and raised."""

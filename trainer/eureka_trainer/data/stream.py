@@ -16,11 +16,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from eureka_trainer.data.errors import DataError
 from eureka_trainer.data.images import verify_images
 from eureka_trainer.data.records import PromptRecord, family_rules, parse_line
+
+if TYPE_CHECKING:
+    from eureka_trainer.config.spec import DataSpec
 
 BadLines = Literal["fail", "skip"]
 
@@ -114,6 +117,21 @@ class PromptStream:
         self._valid_this_pass = 0
         self._drawn_this_pass = 0
         self.stats = StreamStats()
+
+    @classmethod
+    def from_spec(
+        cls, data: DataSpec, *, family: str, seed: int, split: Literal["train", "eval"] = "train"
+    ) -> PromptStream:
+        """The stream an RLJob's `spec.data` describes (`eval`: the eval files, unshuffled)."""
+        files = data.train_files if split == "train" else data.eval_files
+        return cls(
+            files,
+            image_root=data.image_root,
+            bad_lines=data.bad_lines,
+            family=family,
+            shuffle=data.shuffle and split == "train",
+            seed=seed,
+        )
 
     def __len__(self) -> int:
         """Non-blank lines over all files (records per epoch, bad lines included)."""
