@@ -10,7 +10,7 @@ from typing import Any
 import kmock as km
 import pytest
 
-from eureka_operator.service.backend import NotReady
+from eureka_operator.service.backend import BackendError, NotReady
 from eureka_operator.service.kube import KubeBackend
 from eureka_operator.service.kubeclient import KubeClient
 from eureka_trainer.reporting.kube import load_cluster_config, parse_kubeconfig
@@ -61,3 +61,24 @@ async def test_unreachable_api_is_503_not_a_hang() -> None:
             await backend.list_jobs()
     finally:
         await backend.stop()
+
+
+async def test_one_namespace_only(kmock: Any, tmp_path: Path) -> None:
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "ns", "mine"] = _job("mine")
+    kmock.objects[RLJOBS, "other", "theirs"] = {
+        **_job("theirs"),
+        "metadata": {"name": "theirs", "namespace": "other"},
+    }
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    backend = KubeBackend(KubeClient(config), namespace="ns")
+    await backend.start()
+    try:
+        assert [(j.namespace, j.name) for j in await backend.list_jobs()] == [("ns", "mine")]
+        with pytest.raises(BackendError, match="manages namespace 'ns' only") as refused:
+            await backend.create({"metadata": {"name": "x", "namespace": "other"}, "spec": {}})
+        assert refused.value.status == 403
+    finally:
+        await backend.stop()
+    paths = {r.url.path for r in kmock if r.method == "GET"}
+    assert paths == {"/apis/eureka.dev/v1alpha1/namespaces/ns/rljobs"}  # never cluster-wide
