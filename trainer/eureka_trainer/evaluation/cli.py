@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         nargs="+",
-        required=True,
         metavar="FILE",
-        help="eval set(s): K12 {id, question, answer, image_path} as JSON/JSONL, or the training JSONL formats",
+        help="eval set(s): K12 {id, question, answer, image_path} as JSON/JSONL, or the training "
+        "JSONL formats (default with a run directory: its data.evalFiles)",
     )
     parser.add_argument(
         "--output", required=True, metavar="DIR", help="folder for samples.jsonl and summary.json"
@@ -72,7 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument(
         "--temperature", type=float, default=None, help="0: greedy (default: the run's, else 0)"
     )
-    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument(
+        "--top-p", type=float, default=None, help="default: the run's rollout.topP, else 1.0"
+    )
     gen.add_argument(
         "--max-new-tokens", type=int, default=None, help="default: the run's, else 4096"
     )
@@ -89,7 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model family (default: the run's model.family, else from the model config)",
     )
     gen.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="sampling seed (default: the run's algorithm.seed, else 0)",
+    )
     gen.add_argument("--limit", type=int, default=None, help="evaluate only the first N records")
 
 
@@ -97,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate or re-score; print the table; 0 on success, 1 on bad input."""
     from eureka_trainer.evaluation.rows import EvalDataError
 
+    if args.predictions and not args.data:
+        print("eureka eval: --predictions needs --data (the gold answers)", file=sys.stderr)
+        return 2
     try:
         summary = _rescore(args) if args.predictions else _evaluate(args)
     except EvalDataError as err:
@@ -148,4 +158,5 @@ def _rescore(args: argparse.Namespace) -> dict[str, Any]:
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from eureka_trainer.evaluation.offline import evaluate_model
 
-    return evaluate_model(args)
+    summary: dict[str, Any] = evaluate_model(args)
+    return summary
