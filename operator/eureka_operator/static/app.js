@@ -21,8 +21,10 @@
     { id: "lr", title: "Learning rate", series: ["lr"] },
   ];
 
+  // Whole-number tick spacings for the step axis (uPlot would otherwise tick at 1.5, 2.5, ...).
+  const STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
   const $ = (id) => document.getElementById(id);
-  const state = { jobs: [], charts: {}, timer: null, route: null };
+  const state = { jobs: [], charts: {}, timer: null, route: null, writable: false, job: null };
 
   /** A DOM element; string children become text nodes (never parsed as HTML). */
   function el(tag, attrs, ...children) {
@@ -132,6 +134,11 @@
   }
 
   function renderDetail(job) {
+    state.job = job;
+    const suspended = Boolean(((job.spec || {}).runPolicy || {}).suspend);
+    $("job-actions").hidden = !state.writable;
+    $("action-suspend").hidden = suspended;
+    $("action-resume").hidden = !suspended;
     $("job-ns").textContent = job.namespace;
     $("job-name").textContent = job.name;
     $("job-title").textContent = job.name;
@@ -170,7 +177,8 @@
           aha ? el("span", { class: "chip aha" }, "reflection") : null),
         el("div", { class: "field" }, "Prompt"), el("pre", { class: "prompt" }, s.prompt || ""),
         el("div", { class: "field" }, "Response"), el("pre", { class: "response" }, s.response || ""),
-        el("div", { class: "field" }, "Answer"), el("pre", { class: "answer" }, s.answer || ""));
+        s.answer ? el("div", { class: "field" }, "Answer") : null,
+        s.answer ? el("pre", { class: "answer" }, s.answer) : null);
     });
     $("samples").replaceChildren(...(nodes.length ? nodes : [el("p", { class: "empty" }, "No samples yet.")]));
   }
@@ -189,7 +197,7 @@
       width, height: 220,
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false } },
-      axes: [{ label: "step", size: 36, grid: { stroke: "#eef0f4" } },
+      axes: [{ label: "step", size: 36, grid: { stroke: "#eef0f4" }, incrs: STEP_INCRS },
              { size: 64, grid: { stroke: "#eef0f4" }, values: (u, ticks) => ticks.map((t) => fmt(t, 4)) }],
       series: [{ label: "step" }, ...names.map((name, i) => ({
         label: name, stroke: COLORS[i % COLORS.length], width: 1.6, spanGaps: true,
@@ -243,6 +251,39 @@
     renderSamples(samples.samples);
   }
 
+  /* ---------- writes (suspend, resume, delete): need a bearer token ---------- */
+
+  function notice(text, bad) {
+    const box = $("action-result");
+    box.textContent = text;
+    box.className = bad ? "notice bad" : "notice";
+    box.hidden = !text;
+  }
+
+  async function act(verb) {
+    const job = state.job;
+    if (!job) return;
+    const token = $("token").value.trim() || sessionStorage.getItem("eureka-token") || "";
+    if (!token) { notice("Enter a bearer token first (printed by `eureka serve`, or your Kubernetes token).", true); return; }
+    if (verb === "delete" && !window.confirm(`Delete RLJob ${job.namespace}/${job.name}?`)) return;
+    const base = `/api/jobs/${encodeURIComponent(job.namespace)}/${encodeURIComponent(job.name)}`;
+    const resp = await fetch(verb === "delete" ? base : `${base}/${verb}`, {
+      method: verb === "delete" ? "DELETE" : "POST",
+      headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+    });
+    if (!resp.ok) {
+      let detail = resp.statusText;
+      try { detail = (await resp.json()).detail || detail; } catch (_) { /* not JSON */ }
+      notice(`${verb} failed: ${resp.status} ${detail}`, true);
+      return;
+    }
+    sessionStorage.setItem("eureka-token", token);  // this tab only, gone when it closes
+    $("token").value = "";
+    notice(`${verb === "delete" ? "Deleted" : verb === "suspend" ? "Suspended" : "Resumed"} ${job.namespace}/${job.name}.`, false);
+    if (verb === "delete") { state.keepNotice = true; location.hash = "#/"; }
+    else await tick();
+  }
+
   /* ---------- routing and polling ---------- */
 
   function parseRoute() {
@@ -268,6 +309,9 @@
     const onJob = state.route.view === "job";
     $("jobs-view").hidden = onJob;
     $("job-view").hidden = !onJob;
+    if (!state.keepNotice) notice("", false);
+    state.keepNotice = false;
+    state.job = null;
     if (!onJob) {
       document.title = "Eureka \u00b7 RL jobs";
       for (const chart of Object.values(state.charts)) chart.destroy();
@@ -283,10 +327,14 @@
     for (const id of ["filter-phase", "filter-namespace"]) $(id).addEventListener("change", renderJobs);
     $("filter-text").addEventListener("input", renderJobs);
     window.addEventListener("hashchange", navigate);
+    for (const verb of ["suspend", "resume", "delete"]) {
+      $(`action-${verb}`).addEventListener("click", () => act(verb).catch((err) => notice(String(err), true)));
+    }
     let pending = null;
     window.addEventListener("resize", () => { clearTimeout(pending); pending = setTimeout(resizeCharts, 150); });
     try {
       const info = await api("/api");
+      state.writable = info.writable;
       $("backend").textContent = info.writable ? info.backend : `${info.backend} \u00b7 read-only`;
     } catch (err) { showError(err); }
     navigate();
