@@ -13,6 +13,7 @@ from eureka_trainer.data import (
     DataError,
     PromptEncoder,
     build_tiny_processor,
+    collate_prompts,
     encode_prompt,
     keep_positions,
     parse_line,
@@ -151,7 +152,8 @@ def test_tiny_processor_is_deterministic_fast_and_extensible():
     assert len(c.tokenizer(word).input_ids) < len(a.tokenizer(word).input_ids)
 
 
-def test_encoded_prompt_runs_through_a_tiny_qwen2_vl(folder, processor):
+@pytest.fixture(scope="module")
+def tiny_model(processor):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
     tok = processor.tokenizer
@@ -187,15 +189,46 @@ def test_encoded_prompt_runs_through_a_tiny_qwen2_vl(folder, processor):
         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
     )
     torch.manual_seed(0)
-    model = Qwen2VLForConditionalGeneration(config).eval()
+    return Qwen2VLForConditionalGeneration(config).eval()
+
+
+def forward(model, batch):
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+def test_encoded_prompt_runs_through_a_tiny_qwen2_vl(folder, processor, tiny_model):
     rec = record(folder, "file://big.png", system="A long system prompt. " * 8)
     for limit in (512, 40):  # whole, and truncated around the image
         out = encode(rec, processor, limit=limit, family="qwen2_vl")
-        inputs = {k: v.unsqueeze(0) if v.dim() == 1 else v for k, v in out.mm_inputs.items()}
-        with torch.no_grad():
-            logits = model(input_ids=torch.tensor([out.input_ids]), **inputs).logits
-        assert logits.shape == (1, len(out.input_ids), len(tok))
+        logits = forward(tiny_model, collate_prompts([out], processor.tokenizer.pad_token_id))
+        assert logits.shape == (1, len(out.input_ids), len(processor.tokenizer))
         assert torch.isfinite(logits).all()
+
+
+def test_collated_batch_matches_prompts_run_alone(folder, processor, tiny_model):
+    prompts = [
+        encode(record(folder, "file://big.png"), processor, family="qwen2_vl"),
+        encode(record(folder, system="A much longer system prompt. " * 3), processor),
+        encode(record(folder, "file://red.png", system="x"), processor),
+    ]
+    pad = processor.tokenizer.pad_token_id
+    batch = collate_prompts(prompts, pad)
+    width = max(len(p.input_ids) for p in prompts)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (3, width)
+    assert batch["mm_token_type_ids"].shape == (3, width)
+    assert batch["image_grid_thw"].tolist() == [[1, 8, 8], [1, 4, 4]]
+    assert batch["pixel_values"].shape[0] == 64 + 16
+    short = min(range(3), key=lambda i: len(prompts[i].input_ids))
+    assert len(prompts[short].input_ids) < width
+    assert batch["input_ids"][short, 0] == pad and batch["attention_mask"][short, 0] == 0
+    together = forward(tiny_model, batch)[:, -1]
+    for row, prompt in enumerate(prompts):
+        alone = forward(tiny_model, collate_prompts([prompt], pad))[:, -1]
+        torch.testing.assert_close(together[row : row + 1], alone, atol=1e-4, rtol=1e-4)
+    right = collate_prompts(prompts, pad, padding_side="right")
+    assert right["attention_mask"][short, -1] == 0 and right["input_ids"][short, -1] == pad
+    assert torch.equal(right["mm_token_type_ids"].sum(1), batch["mm_token_type_ids"].sum(1))
 
 
 def test_encoder_from_spec(processor):

@@ -7,7 +7,9 @@ Options, each of which changes the loss (tests check that every one does):
 
 - asymmetric clipping: the ratio is clipped to `[1 - clip_low, 1 + clip_high]` (clip-higher);
 - dual clip (`ratio_cap`): for negative advantages the loss is capped at `-ratio_cap * A`, so a
-  sample whose ratio ran away cannot dominate the batch (MM-EUREKA's qwen recipe uses 3.0);
+  sample whose ratio ran away cannot dominate the batch. MM-EUREKA's qwen recipe clamps the
+  ratio at 3.0 before the PPO clip, which gives the same loss and gradient as this cap of 3.0
+  (for A > 0 the upper clip already binds below 3); here it is an option, off by default;
 - KL in the loss: `kl_coef * KL(policy || reference)` added per token (k1, k2 or k3);
 - aggregation: `seq-mean-token-mean` (MM-EUREKA), `token-mean` (DAPO: long responses weigh
   more; in MM-EUREKA its flag is accepted and ignored, here it is a different loss), or

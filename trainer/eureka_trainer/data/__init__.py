@@ -7,7 +7,8 @@
   `stats`, `state_dict()`, `load_state_dict(state)`.
 - `encode_prompt(record, processor, *, family, max_prompt_length, min_pixels, max_pixels)
   -> EncodedPrompt` (`input_ids [L]`, `mm_inputs`, `images`, `text`, `truncated`), and
-  `PromptEncoder`, which binds the settings and counts truncations.
+  `PromptEncoder`, which binds the settings and counts truncations; `collate_prompts(prompts,
+  pad_token_id, *, padding_side="left") -> dict[str, Tensor]` batches them for a forward.
 - `DataError`: `file:line: field 'x': problem`, with a `reason` for skip counters.
 - `build_tiny_processor(vocab_texts=None)` (in `eureka_trainer.data.tiny`, imported on first
   use: it loads transformers): a tiny local Qwen2-VL processor for tests and the demo.
@@ -20,6 +21,7 @@ from typing import Any
 from eureka_trainer.data.encode import (
     EncodedPrompt,
     PromptEncoder,
+    collate_prompts,
     encode_prompt,
     keep_positions,
     protected_token_ids,
@@ -48,6 +50,7 @@ __all__ = [
     "StreamStats",
     "blank_image",
     "build_tiny_processor",
+    "collate_prompts",
     "encode_prompt",
     "family_rules",
     "keep_positions",

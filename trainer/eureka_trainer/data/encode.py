@@ -199,3 +199,45 @@ class PromptEncoder:
         }
         metrics.update({f"data/refused/{k}": float(v) for k, v in sorted(self.refused.items())})
         return metrics
+
+
+TOKEN_ALIGNED_PAD = 0
+"""Padding value of token-aligned inputs (`mm_token_type_ids`: 0 is "text")."""
+
+
+def collate_prompts(
+    prompts: list[EncodedPrompt], pad_token_id: int, *, padding_side: str = "left"
+) -> dict[str, torch.Tensor]:
+    """Batch encoded prompts for one forward or `generate` call.
+
+    Returns `input_ids` `[B, L]` and `attention_mask` `[B, L]` padded to the longest prompt
+    (left padding by default, as generation wants), token-aligned inputs (`mm_token_type_ids`)
+    `[B, L]` padded with 0, and every other input concatenated along dim 0 in prompt order
+    (`pixel_values` `[sum patches, D]`, `image_grid_thw` `[sum images, 3]`: the Qwen2-VL
+    convention). An input only some prompts have is concatenated over those that have it.
+    """
+    import torch
+
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    width = max(len(p.input_ids) for p in prompts)
+
+    def pad(row: torch.Tensor, value: int) -> torch.Tensor:
+        fill = row.new_full((width - row.shape[0],), value)
+        return torch.cat([fill, row] if padding_side == "left" else [row, fill])
+
+    ids = [torch.tensor(p.input_ids, dtype=torch.long) for p in prompts]
+    batch = {
+        "input_ids": torch.stack([pad(row, pad_token_id) for row in ids]),
+        "attention_mask": torch.stack([pad(torch.ones_like(row), 0) for row in ids]),
+    }
+    keys = dict.fromkeys(key for p in prompts for key in p.mm_inputs)
+    for key in keys:
+        values = [(p, p.mm_inputs[key]) for p in prompts if key in p.mm_inputs]
+        if all(v.dim() == 1 and v.shape[0] == len(p.input_ids) for p, v in values):
+            if len(values) != len(prompts):
+                raise ValueError(f"token-aligned input {key!r} is missing from some prompts")
+            batch[key] = torch.stack([pad(v, TOKEN_ALIGNED_PAD) for _, v in values])
+        else:
+            batch[key] = torch.cat([v for _, v in values], dim=0)
+    return batch
