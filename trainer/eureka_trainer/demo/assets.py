@@ -1,0 +1,145 @@
+"""The demo's assets, generated locally (nothing is downloaded): a tiny Qwen2-VL and a shapes set.
+
+An RLJob names them with reserved references, resolved here (never code from the spec):
+- `model.name: eureka-demo/tiny-qwen2-vl` -> a model folder built from a config with a
+  tokenizer trained on the demo's own text, after a short supervised format warm-up.
+- `data.trainFiles: [eureka-demo://shapes]` -> a JSONL file of "how many shapes?" prompts and
+  the PNG images it points to.
+Both are written under `<run dir>/demo-assets/` and reused when already there.
+
+The images are 56x56 with 1-4 shapes, one per 28-pixel quadrant, so each shape lands in one
+merged image token (2x2 patches of 14 pixels): the count is visible to a 4-token vision input.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEMO_MODEL = "eureka-demo/tiny-qwen2-vl"
+DEMO_DATA_SCHEME = "eureka-demo://"
+DEMO_DATASETS = ("shapes",)
+IMAGE_SIZE = 56
+QUADRANT = IMAGE_SIZE // 2
+QUESTION = "How many shapes?"
+RESPONSE_TEMPLATE = "<think></think><answer>{}</answer>"
+"""The answer-only instruct format (the warm-up teaches it): short, so the image tokens carry
+a large share of the attention at the digit, which is what makes the demo learn quickly."""
+COLOURS = ((230, 40, 40), (40, 200, 40), (40, 80, 230), (230, 200, 30))
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """How many records, the count range and the seed of the shapes set."""
+
+    records: int = 2048
+    min_count: int = 1
+    max_count: int = 4
+    seed: int = 1234
+
+
+def draw_shapes(count: int, rng: random.Random) -> Any:
+    """A 56x56 RGB PIL image with `count` shapes (1-4), each in its own random quadrant."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for quadrant in rng.sample(range(4), count):
+        x0, y0 = (quadrant % 2) * QUADRANT, (quadrant // 2) * QUADRANT
+        size = rng.randint(14, 22)
+        ox, oy = x0 + rng.randint(2, QUADRANT - size - 2), y0 + rng.randint(2, QUADRANT - size - 2)
+        box = (ox, oy, ox + size, oy + size)
+        colour = rng.choice(COLOURS)
+        kind = rng.randrange(3)
+        if kind == 0:
+            draw.rectangle(box, fill=colour)
+        elif kind == 1:
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.polygon([(ox + size // 2, oy), (ox, oy + size), (ox + size, oy + size)], fill=colour)
+    return image
+
+
+def write_shapes(folder: Path, config: ShapesConfig = ShapesConfig()) -> Path:
+    """Write `shapes.jsonl` (MM-EUREKA `conversations` format) and `images/*.png`; its path."""
+    target = folder / "shapes.jsonl"
+    if target.exists():
+        return target
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(config.seed)
+    lines = []
+    for index in range(config.records):
+        count = rng.randint(config.min_count, config.max_count)
+        name = f"images/shape-{index:05d}.png"
+        draw_shapes(count, rng).save(folder / name)
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"shapes-{index}",
+                    "conversations": [{"role": "user", "content": f"<image>{QUESTION}"}],
+                    "image_urls": [f"file://{name}"],
+                    "answer": str(count),
+                }
+            )
+        )
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def build_processor() -> Any:
+    """The data layer's tiny Qwen2-VL processor, its tokenizer also trained on the demo's text."""
+    from eureka_trainer.data.tiny import build_tiny_processor
+
+    texts = [QUESTION, *(RESPONSE_TEMPLATE.format(n) for n in range(10))] * 4
+    return build_tiny_processor(texts, min_pixels=IMAGE_SIZE * IMAGE_SIZE, max_pixels=IMAGE_SIZE * IMAGE_SIZE)
+
+
+def build_model(tokenizer: Any, seed: int) -> Any:
+    """A 0.6M-parameter Qwen2-VL built from a config (float32, random init from `seed`)."""
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    ids = tokenizer.convert_tokens_to_ids
+    hidden = 128
+    config = Qwen2VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": 256,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                "mrope_section": [4, 6, 6]},
+            "bos_token_id": ids("<|im_start|>"),
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": ids("<|endoftext|>"),
+            "tie_word_embeddings": True,
+        },
+        vision_config={
+            "depth": 2,
+            "embed_dim": 64,
+            "hidden_size": hidden,
+            "num_heads": 4,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids("<|im_end|>")
+    model.generation_config.pad_token_id = ids("<|endoftext|>")
+    return model

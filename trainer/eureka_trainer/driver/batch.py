@@ -1,0 +1,107 @@
+"""What flows between the phases of a step: prompt groups and their pure transformations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eureka_trainer.backends import Completion, GenerationRequest, TrainSample
+from eureka_trainer.config.status import Sample
+
+
+@dataclass
+class Group:
+    """One prompt and its `n` scored responses (the unit the online filter keeps or drops)."""
+
+    prompt_id: str
+    prompt_text: str
+    answer: str
+    request: GenerationRequest
+    completions: list[Completion]
+    total: list[float] = field(default_factory=list)
+    components: dict[str, list[float]] = field(default_factory=dict)
+    valid: bool = True
+
+    @property
+    def accuracy(self) -> list[float]:
+        """Per-sample accuracy in [0, 1] (0 when the job has no accuracy reward)."""
+        return self.components.get("accuracy", [0.0] * len(self.completions))
+
+
+def attach_scores(groups: Sequence[Group], total: Sequence[float], components: Mapping[str, Sequence[float]], valid: Sequence[bool]) -> None:
+    """Split flat per-sample scores (prompt-major) back onto their groups."""
+    offset = 0
+    for group in groups:
+        size = len(group.completions)
+        group.total = list(total[offset : offset + size])
+        group.components = {k: list(v[offset : offset + size]) for k, v in components.items()}
+        group.valid = all(valid[offset : offset + size])
+        offset += size
+
+
+def response_mask(groups: Sequence[Group]) -> Any:
+    """[P*n, T] float mask of response tokens (prompt-major rows)."""
+    import torch
+
+    flat = [c for g in groups for c in g.completions]
+    width = max((len(c.token_ids) for c in flat), default=1) or 1
+    mask = torch.zeros((len(flat), width))
+    for row, completion in enumerate(flat):
+        mask[row, : len(completion.token_ids)] = 1
+    return mask
+
+
+def train_samples(groups: Sequence[Group], advantages: Any, old_logprobs: Sequence[Sequence[float]] | None = None) -> list[TrainSample]:
+    """One `TrainSample` per response; `advantages` [P*n, T]; old log-probs default to the
+    rollout's."""
+    samples = []
+    row = 0
+    for group in groups:
+        for completion in group.completions:
+            length = len(completion.token_ids)
+            old = old_logprobs[row] if old_logprobs is not None else completion.logprobs
+            samples.append(
+                TrainSample(
+                    prompt_ids=group.request.prompt_ids,
+                    response_ids=completion.token_ids,
+                    advantages=advantages[row, :length].tolist(),
+                    old_logprobs=list(old),
+                    mm_inputs=group.request.mm_inputs,
+                )
+            )
+            row += 1
+    return samples
+
+
+def sample_records(groups: Sequence[Group], step: int, limit: int, max_chars: int = 2000) -> list[Sample]:
+    """Up to `limit` `Sample`s for the status: the first response of the first groups."""
+    out = []
+    for group in groups:
+        if len(out) >= limit:
+            break
+        rewards = {name: values[0] for name, values in group.components.items()}
+        rewards["total"] = group.total[0]
+        out.append(
+            Sample(
+                step=step,
+                prompt=group.prompt_text[:max_chars],
+                response=group.completions[0].text[:max_chars],
+                answer=group.answer,
+                rewards=rewards,
+            )
+        )
+    return out
+
+
+def response_metrics(groups: Sequence[Group]) -> dict[str, float]:
+    """`response_length/*` and the share of responses cut at the length limit."""
+    lengths = [len(c.token_ids) for g in groups for c in g.completions]
+    clipped = [c.finish_reason == "length" for g in groups for c in g.completions]
+    if not lengths:
+        return {}
+    return {
+        "response_length/mean": sum(lengths) / len(lengths),
+        "response_length/max": float(max(lengths)),
+        "response_length/clip_ratio": sum(clipped) / len(clipped),
+    }

@@ -1,0 +1,102 @@
+"""Prompts for the driver: the data layer's `PromptStream`, encoded with the model's processor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eureka_trainer.backends import GenerationRequest
+from eureka_trainer.config import DataSpec
+
+
+@dataclass
+class EncodedItem:
+    """A prompt ready to sample from, with what scoring and reporting need."""
+
+    prompt_id: str
+    prompt_text: str
+    answer: str
+    request: GenerationRequest
+
+
+def load_processor(model_path: str, family: str) -> Any:
+    """The processor saved with the model (the demo model's is rebuilt from its tokenizer)."""
+    from eureka_trainer.demo.resolve import is_demo_model_dir, load_demo_processor
+
+    if is_demo_model_dir(model_path):
+        return load_demo_processor(model_path)
+    if family == "text":
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model_path)
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(model_path)
+
+
+class PromptSource:
+    """Encoded prompt batches from the training files, with a resumable position."""
+
+    def __init__(self, data: DataSpec, files: list[str], processor: Any, family: str, seed: int):
+        from eureka_trainer.data import PromptStream
+
+        self.data, self.processor, self.family = data, processor, family
+        self.stream = PromptStream(
+            files,
+            image_root=data.image_root,
+            bad_lines=data.bad_lines,
+            family=family,
+            shuffle=data.shuffle,
+            seed=seed,
+        )
+        self.truncated = 0
+
+    @property
+    def epoch(self) -> int:
+        return int(self.stream.epoch)
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def next_batch(self, count: int) -> list[EncodedItem]:
+        """The next `count` prompts (the stream wraps into the next epoch)."""
+        from eureka_trainer.data import encode_prompt
+
+        items = []
+        for record in self.stream.next_batch(count):
+            encoded = encode_prompt(
+                record,
+                self.processor,
+                family=self.family,
+                max_prompt_length=self.data.max_prompt_length,
+                min_pixels=self.data.min_pixels,
+                max_pixels=self.data.max_pixels,
+            )
+            self.truncated += int(encoded.truncated)
+            request = GenerationRequest(
+                prompt_ids=list(encoded.input_ids),
+                mm_inputs=dict(encoded.mm_inputs),
+                images=list(encoded.images),
+                text=encoded.text,
+            )
+            items.append(EncodedItem(record.id, _user_text(record.messages), record.answer, request))
+        return items
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream.state_dict(), "truncated": self.truncated}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stream.load_state_dict(state["stream"])
+        self.truncated = state["truncated"]
+
+
+def _user_text(messages: list[dict[str, Any]]) -> str:
+    """The text parts of the prompt's messages (what a sample record shows)."""
+    parts = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [c.get("text", "") for c in content if c.get("type") == "text"]
+    return "\n".join(p for p in parts if p)

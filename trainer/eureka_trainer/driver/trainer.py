@@ -1,0 +1,295 @@
+"""The driver: one RL step is `generate -> score -> filter -> advantages -> update -> sync ->
+report`, each phase a method of `Trainer`, over Ray actors (rollout engines, learner ranks).
+
+The same code runs on a laptop (`ray.init()`) and in a KubeRay cluster (`ray.init("auto")`);
+only the actors' resources differ. Rewards are scored in the driver process by `BatchScorer`,
+whose worker processes are the reward workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eureka_trainer.backends import SamplingConfig, TrainSample
+from eureka_trainer.checkpoint import CheckpointManager
+from eureka_trainer.config import RLJobSpec
+from eureka_trainer.config.status import Progress
+from eureka_trainer.driver.batch import (
+    Group,
+    attach_scores,
+    response_mask,
+    response_metrics,
+    sample_records,
+    train_samples,
+)
+from eureka_trainer.driver.prompts import PromptSource
+from eureka_trainer.driver.topology import Topology
+from eureka_trainer.reporting.base import StatusSink
+
+log = logging.getLogger(__name__)
+MAX_FILTER_ROUNDS = 64
+"""Rollout rounds one step may take to fill its batch through the filter before failing."""
+
+
+@dataclass
+class StepResult:
+    """What one step produced (for the progress bar and tests)."""
+
+    step: int
+    metrics: dict[str, float]
+
+
+class Trainer:
+    """Runs an RLJob's training loop; `run()` returns when the last step is done."""
+
+    def __init__(
+        self,
+        spec: RLJobSpec,
+        topology: Topology,
+        prompts: PromptSource,
+        scorer: Any,
+        sink: StatusSink,
+        checkpoints: CheckpointManager,
+        *,
+        total_steps: int,
+        on_step: Callable[[StepResult], None] | None = None,
+        stop_after: int | None = None,
+    ) -> None:
+        from eureka_trainer.algos import OnlineFilter
+
+        self.spec, self.topology, self.prompts, self.scorer = spec, topology, prompts, scorer
+        self.sink, self.checkpoints = sink, checkpoints
+        self.total_steps = total_steps
+        self.on_step = on_step
+        self.stop_after = stop_after
+        self.filter: Any = OnlineFilter(spec.algorithm.filter, spec.algorithm.rollout_batch_size)
+        self.step = 0
+        self.samples_seen = 0
+        self.last_checkpoint: int | None = None
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Resume when asked, then train until `total_steps` (or `stop_after`, for tests)."""
+        self.maybe_resume()
+        self.sink.started(self.total_steps)
+        while self.step < self.total_steps:
+            if self.stop_after is not None and self.step >= self.stop_after:
+                return
+            result = self.train_step()
+            if self.on_step is not None:
+                self.on_step(result)
+        if self.last_checkpoint != self.step:
+            self.save_checkpoint()
+
+    def train_step(self) -> StepResult:
+        """One full RL step; returns its metrics."""
+        start = time.perf_counter()
+        step = self.step + 1
+        timers: dict[str, float] = {}
+        groups, round_metrics = self.collect(step, timers)
+        samples, adv_metrics = self.timed(timers, "advantages", lambda: self.advantages(groups))
+        update_metrics = self.timed(timers, "update", lambda: self.update(samples))
+        sync_metrics = self.sync()
+        self.step = step
+        self.samples_seen += sum(len(g.completions) for g in groups)
+        metrics = {
+            **round_metrics,
+            **self.filter.metrics(),
+            **response_metrics(groups),
+            **adv_metrics,
+            **update_metrics,
+            **sync_metrics,
+            **{f"time/{k}": v for k, v in timers.items()},
+        }
+        if self.step % self.spec.checkpoint.interval_steps == 0 or self.step == self.total_steps:
+            metrics["time/checkpoint"] = self.timed_value(self.save_checkpoint)
+        metrics["time/step"] = time.perf_counter() - start
+        self.report(groups, metrics)
+        return StepResult(self.step, metrics)
+
+    @staticmethod
+    def timed(timers: dict[str, float], name: str, action: Callable[[], Any]) -> Any:
+        began = time.perf_counter()
+        out = action()
+        timers[name] = timers.get(name, 0.0) + time.perf_counter() - began
+        return out
+
+    @staticmethod
+    def timed_value(action: Callable[[], Any]) -> float:
+        began = time.perf_counter()
+        action()
+        return time.perf_counter() - began
+
+    # -- phases ----------------------------------------------------------------------------------
+    def collect(self, step: int, timers: dict[str, float]) -> tuple[list[Group], dict[str, float]]:
+        """generate -> score -> filter, repeated until the filter holds a full batch."""
+        rounds: list[dict[str, float]] = []
+        for _ in range(MAX_FILTER_ROUNDS):
+            if self.filter.ready:
+                break
+            groups = self.timed(timers, "generate", lambda: self.generate(step, len(rounds)))
+            rounds.append(self.timed(timers, "score", lambda g=groups: self.score(g)))
+            self.timed(timers, "filter", lambda g=groups: self.filter_groups(g, step))
+        else:
+            raise RuntimeError(
+                f"the online filter kept fewer than {self.filter.batch_groups} groups in "
+                f"{MAX_FILTER_ROUNDS} rollout rounds: widen algorithm.filter.lower/upper"
+            )
+        return self.filter.take(), _mean_metrics(rounds)
+
+    def generate(self, step: int, round_index: int) -> list[Group]:
+        """Sample `samplesPerPrompt` responses for the next `rolloutBatchSize` prompts."""
+        algo, rollout = self.spec.algorithm, self.spec.rollout
+        encoded = self.prompts.next_batch(algo.rollout_batch_size)
+        sampling = SamplingConfig(
+            n=algo.samples_per_prompt,
+            max_new_tokens=rollout.max_new_tokens,
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            # A fresh, reproducible seed per step and filter round (resume replays it).
+            seed=random.Random(f"{algo.seed}:{step}:{round_index}").getrandbits(31),
+        )
+        completions = self.topology.generate([e.request for e in encoded], sampling)
+        return [
+            Group(e.prompt_id, e.prompt_text, e.answer, e.request, c)
+            for e, c in zip(encoded, completions, strict=True)
+        ]
+
+    def score(self, groups: Sequence[Group]) -> dict[str, float]:
+        """Rule-based rewards of every response; returns the batch's `reward/*` metrics."""
+        responses = [c.text for g in groups for c in g.completions]
+        answers = [g.answer for g in groups for _ in g.completions]
+        scores = self.scorer.score(responses, answers)
+        attach_scores(groups, scores.total, scores.components, scores.valid)
+        metrics = dict(scores.metrics)
+        metrics.setdefault("reward/accuracy", _mean(scores.components.get("accuracy", [])))
+        metrics.setdefault("reward/format", _mean(scores.components.get("format", [])))
+        return metrics
+
+    def filter_groups(self, groups: Sequence[Group], step: int) -> None:
+        """Offer the groups with a parsable gold answer to the online accuracy filter."""
+        usable = [g for g in groups if g.valid]
+        if len(usable) < len(groups):
+            log.warning("step %d: %d prompt(s) skipped: gold answer unparsable", step, len(groups) - len(usable))
+        if usable:
+            self.filter.add(usable, [g.accuracy for g in usable], step)
+
+    def advantages(self, groups: Sequence[Group]) -> tuple[list[TrainSample], dict[str, float]]:
+        """Token-level advantages (KL in the reward when asked) -> `TrainSample`s."""
+        import torch
+
+        from eureka_trainer.algos import compute_token_advantages, kl_penalty
+
+        algo = self.spec.algorithm
+        rewards = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [P, n]
+        mask = response_mask(groups)  # [P*n, T]
+        samples = train_samples(groups, torch.zeros_like(mask))
+        old = self.topology.logprobs(samples) if algo.update_epochs > 1 else None
+        kl, metrics = None, {}
+        if algo.kl.coef > 0:
+            ref = self.topology.logprobs(samples, reference=True)
+            for sample, ref_row in zip(samples, ref, strict=True):
+                sample.ref_logprobs = ref_row
+            if algo.kl.placement == "reward":
+                current = _padded(old or [s.old_logprobs for s in samples], mask.shape[1])
+                kl = kl_penalty(current, _padded(ref, mask.shape[1]), algo.kl.estimator) * mask
+                metrics["policy/kl_reward"] = float(kl.sum() / mask.sum().clamp(min=1))
+        adv = compute_token_advantages(
+            algo.estimator, rewards, mask, kl=kl, kl_coef=algo.kl.coef, reward_clip=algo.reward_clip
+        )
+        final = train_samples(groups, adv, old)
+        for sample, with_ref in zip(final, samples, strict=True):
+            sample.ref_logprobs = with_ref.ref_logprobs
+        metrics["advantages/mean"] = float(adv.sum() / mask.sum().clamp(min=1))
+        metrics["advantages/abs_mean"] = float(adv.abs().sum() / mask.sum().clamp(min=1))
+        return final, metrics
+
+    def update(self, samples: Sequence[TrainSample]) -> dict[str, float]:
+        """PPO on the learner group (the rollout engines sleep meanwhile when colocated)."""
+        return self.topology.update(samples)
+
+    def sync(self) -> dict[str, float]:
+        """Push the new weights to every rollout engine, timed as `time/sync`."""
+        return self.topology.sync()
+
+    def report(self, groups: Sequence[Group], metrics: dict[str, float]) -> None:
+        """Metrics, progress and a few samples to the status sink."""
+        progress = Progress(
+            step=self.step,
+            total_steps=self.total_steps,
+            epoch=self.prompts.epoch,
+            samples_seen=self.samples_seen,
+            last_checkpoint_step=self.last_checkpoint,
+        )
+        samples = sample_records(groups, self.step, self.spec.logging.samples_per_step)
+        self.sink.report(progress, metrics, samples)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        """Everything needed to continue exactly: learner, data position, filter, RNG, step."""
+        import torch
+
+        def write(folder: Path) -> None:
+            self.topology.save(str(folder / "learner"))
+            torch.save(
+                {
+                    "prompts": self.prompts.state_dict(),
+                    "filter": self.filter.state_dict(),
+                    "python_rng": random.getstate(),
+                    "torch_rng": torch.get_rng_state(),
+                    "samples_seen": self.samples_seen,
+                },
+                folder / "driver.pt",
+            )
+
+        self.checkpoints.save(self.step, {"samplesSeen": self.samples_seen}, write)
+        self.last_checkpoint = self.step
+
+    def maybe_resume(self) -> None:
+        """Load the newest complete checkpoint when `checkpoint.resume` is `auto`."""
+        import torch
+
+        latest = self.checkpoints.latest() if self.spec.checkpoint.resume == "auto" else None
+        if latest is None:
+            return
+        step, folder = latest
+        log.info("resuming from %s (step %d)", folder, step)
+        self.topology.load(str(folder / "learner"))
+        state = torch.load(folder / "driver.pt", weights_only=False)
+        self.prompts.load_state_dict(state["prompts"])
+        self.filter.load_state_dict(state["filter"])
+        random.setstate(state["python_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.samples_seen = state["samples_seen"]
+        self.step = self.last_checkpoint = step
+        self.topology.sync()
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _mean_metrics(rounds: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per-key mean over filter rounds (counters such as timeouts are summed)."""
+    keys = {k for r in rounds for k in r}
+    summed = {"reward/timeouts", "reward/gold_parse_failures", "reward/refused"}
+    out = {}
+    for key in keys:
+        values = [r[key] for r in rounds if key in r]
+        out[key] = sum(values) if key in summed else _mean(values)
+    return out
+
+
+def _padded(rows: Sequence[Sequence[float]], width: int) -> Any:
+    import torch
+
+    out = torch.zeros((len(rows), width))
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(list(row)[:width])
+    return out

@@ -1,0 +1,101 @@
+"""The Ray actors of a run: rollout engines and learner ranks (plain classes; the driver wraps
+them with `ray.remote` so this module imports no Ray and is testable without it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from eureka_trainer.backends import (
+    Completion,
+    GenerationRequest,
+    SamplingConfig,
+    TrainSample,
+    WeightBucket,
+)
+
+
+def _threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, count))
+
+
+def load_tokenizer(model_path: str) -> Any:
+    """The tokenizer saved with the model."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path)
+
+
+class RolloutWorker:
+    """Hosts one `RolloutEngine`."""
+
+    def __init__(
+        self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
+    ) -> None:
+        _threads(threads)
+        from eureka_trainer.rollout import build_rollout_engine
+
+        self.engine = build_rollout_engine(
+            backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
+        )
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
+    ) -> list[list[Completion]]:
+        return self.engine.generate(requests, sampling)  # type: ignore[no-any-return]
+
+    def load_weights(self, buckets: Sequence[WeightBucket]) -> tuple[int, int]:
+        """Load the buckets; (buckets, bytes) loaded."""
+        self.engine.load_weights(buckets)
+        return len(buckets), sum(b.nbytes for b in buckets)
+
+    def sleep(self) -> None:
+        self.engine.sleep()
+
+    def wake_up(self) -> None:
+        self.engine.wake_up()
+
+
+class LearnerWorker:
+    """Hosts one learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
+
+    def __init__(
+        self, backend: str, config: Any, threads: int, rank: int = 0, world: int = 1, master: str = ""
+    ) -> None:
+        _threads(threads)
+        if backend == "deepspeed" or world > 1:
+            host, _, port = (master or "127.0.0.1:29511").partition(":")
+            os.environ.update(
+                {
+                    "RANK": str(rank),
+                    "LOCAL_RANK": "0",
+                    "WORLD_SIZE": str(world),
+                    "MASTER_ADDR": host,
+                    "MASTER_PORT": port,
+                }
+            )
+        from eureka_trainer.learner import build_learner
+
+        self.learner = build_learner(backend, config)
+
+    def logprobs(self, samples: Sequence[TrainSample], reference: bool = False) -> list[list[float]]:
+        return self.learner.logprobs(samples, reference=reference)  # type: ignore[no-any-return]
+
+    def update(self, samples: Sequence[TrainSample]) -> dict[str, float]:
+        return self.learner.update(samples)  # type: ignore[no-any-return]
+
+    def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
+        return self.learner.weight_buckets(bucket_bytes)  # type: ignore[no-any-return]
+
+    def save(self, path: str) -> None:
+        self.learner.save(path)
+
+    def load(self, path: str) -> None:
+        self.learner.load(path)
+
+    def parameter_digest(self) -> dict[str, Any]:
+        """Full weights on the CPU (tests compare runs with it)."""
+        return {n: t.detach().cpu().clone() for n, t in self.learner.state_items()}

@@ -1,0 +1,150 @@
+"""Model loading and the batched forward pass shared by the learners and the `hf` rollout.
+
+Everything here works on any `transformers` causal LM or vision-language model of the
+supported families; multimodal inputs are the processor's tensors, concatenated per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eureka_trainer.algos.registry import Registry
+
+# family -> the transformers auto class that loads it (a registry, not an if/elif chain)
+MODEL_LOADERS: Registry[str] = Registry("model family")
+MODEL_LOADERS.add("qwen2_vl", "AutoModelForImageTextToText")
+MODEL_LOADERS.add("qwen2_5_vl", "AutoModelForImageTextToText")
+MODEL_LOADERS.add("internvl", "AutoModelForImageTextToText")
+MODEL_LOADERS.add("text", "AutoModelForCausalLM")
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+VISION_TOKEN_ATTRS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+
+
+class ImageTokenMismatch(ValueError):
+    """The number of image placeholder tokens does not match the image features."""
+
+
+def load_policy(path: str | Path, family: str, dtype: str = "float32") -> Any:
+    """The HF model at `path` (a local folder), in `dtype`, in eval mode."""
+    import transformers
+
+    auto = getattr(transformers, MODEL_LOADERS.get(family))
+    attn = "sdpa" if torch.cuda.is_available() else "eager"
+    model = auto.from_pretrained(str(path), dtype=DTYPES[dtype], attn_implementation=attn)
+    model.eval()
+    return model
+
+
+def vision_token_ids(config: Any) -> list[int]:
+    """Ids of the vision special tokens of a model config (never sampled, never trained)."""
+    ids = [getattr(config, attr, None) for attr in VISION_TOKEN_ATTRS]
+    return sorted({int(i) for i in ids if isinstance(i, int) and i >= 0})
+
+
+def check_image_tokens(input_ids: torch.Tensor, mm: Mapping[str, Any], config: Any) -> None:
+    """Raise `ImageTokenMismatch` unless `<|image_pad|>` count == image features (Qwen2-VL)."""
+    grid = mm.get("image_grid_thw")
+    image_token = getattr(config, "image_token_id", None)
+    if grid is None or image_token is None:
+        return
+    merge = int(getattr(config.vision_config, "spatial_merge_size", 2))
+    features = int((torch.as_tensor(grid).prod(-1) // (merge * merge)).sum())
+    tokens = int((input_ids == image_token).sum())
+    if tokens != features:
+        raise ImageTokenMismatch(
+            f"image tokens and features do not match: {tokens} <|image_pad|> tokens in the "
+            f"sequences but {features} image features from image_grid_thw {grid.tolist()}; "
+            "was a vision token sampled, or a prompt truncated inside its image?"
+        )
+
+
+@dataclass
+class PackedBatch:
+    """Right-padded prompt+response rows. `inputs`: model kwargs; `starts` [B] first response
+    position; `lengths` [B] response lengths; `width` T = the longest response."""
+
+    inputs: dict[str, Any]
+    starts: torch.Tensor
+    lengths: torch.Tensor
+    width: int
+
+
+def concat_mm(mm_list: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    """Concatenate each sample's multimodal tensors along dim 0 (patches, images)."""
+    keys = sorted({k for mm in mm_list for k in mm})
+    return {k: torch.cat([torch.as_tensor(mm[k]) for mm in mm_list if k in mm]) for k in keys}
+
+
+def pack(
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    mm_list: Sequence[Mapping[str, Any]],
+    pad_id: int,
+    config: Any,
+) -> PackedBatch:
+    """Build the right-padded batch of `prompt + response` rows ([B, L]) with its mm inputs."""
+    rows = [list(p) + list(r) for p, r in zip(prompts, responses, strict=True)]
+    length = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row)
+        attention[i, : len(row)] = 1
+    inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
+    mm = concat_mm(mm_list)
+    if mm:
+        check_image_tokens(input_ids, mm, config)
+        inputs.update(mm)
+        inputs["mm_token_type_ids"] = mm_token_types(input_ids, config)
+    starts = torch.tensor([len(p) for p in prompts])
+    lengths = torch.tensor([len(r) for r in responses])
+    return PackedBatch(inputs, starts, lengths, int(lengths.max()) if len(rows) else 0)
+
+
+def mm_token_types(input_ids: torch.Tensor, config: Any) -> torch.Tensor:
+    """[B, L] 1 at image placeholder positions (transformers 5 Qwen2-VL needs it), else 0."""
+    image_token = getattr(config, "image_token_id", -1)
+    return (input_ids == image_token).long()
+
+
+def masked_log_softmax(
+    logits: torch.Tensor, suppressed: Sequence[int], temperature: float
+) -> torch.Tensor:
+    """log softmax of `logits / temperature` over the vocabulary with `suppressed` ids at -inf;
+    `[..., V] -> [..., V]` (float32)."""
+    scaled = logits.float() / max(temperature, 1e-6)
+    if suppressed:
+        scaled[..., list(suppressed)] = float("-inf")
+    return torch.log_softmax(scaled, dim=-1)
+
+
+def response_logprobs(
+    model: Any, batch: PackedBatch, *, suppressed: Sequence[int], temperature: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probs and entropies of each response token: ([B, T], [B, T], mask [B, T]).
+
+    The token at position p is scored by the logits at p - 1.
+    """
+    logits = model(**batch.inputs, use_cache=False).logits  # [B, L, V]
+    steps = torch.arange(batch.width)
+    mask = steps[None, :] < batch.lengths[:, None]  # [B, T]
+    positions = (batch.starts[:, None] + steps[None, :] - 1).clamp(max=logits.shape[1] - 1)
+    picked = torch.gather(logits, 1, positions[..., None].expand(-1, -1, logits.shape[-1]))
+    logp = masked_log_softmax(picked, suppressed, temperature)  # [B, T, V]
+    targets = batch.inputs["input_ids"].gather(1, (positions + 1).clamp(max=logits.shape[1] - 1))
+    token_logp = logp.gather(-1, targets[..., None]).squeeze(-1)
+    probs = logp.exp()
+    entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
+    zero = torch.zeros_like(token_logp)
+    return torch.where(mask, token_logp, zero), torch.where(mask, entropy, zero).detach(), mask
+
+
+def to_lists(values: torch.Tensor, mask: torch.Tensor) -> list[list[float]]:
+    """Rows of a [B, T] tensor cut to their mask, as python lists."""
+    return [row[m].tolist() for row, m in zip(values.detach(), mask.bool(), strict=True)]

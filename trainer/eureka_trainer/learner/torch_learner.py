@@ -1,0 +1,274 @@
+"""The `torch` learner: plain PyTorch AdamW on one process (the reference for `deepspeed`).
+
+PPO-clip updates over `TrainSample`s in train batches and micro batches (gradients
+accumulate), a learning-rate schedule per optimiser step, frozen parameter prefixes, and a
+frozen reference model only when the KL coefficient is above 0.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eureka_trainer.algos import policy_loss
+from eureka_trainer.algos.registry import Registry
+from eureka_trainer.backends import TrainSample, WeightBucket, bucketize
+from eureka_trainer.learner.modeling import (
+    load_policy,
+    pack,
+    response_logprobs,
+    to_lists,
+    vision_token_ids,
+)
+
+LR_SCHEDULES: Registry[Callable[[float, float], float]] = Registry("lr schedule")
+LR_SCHEDULES.add("constant", lambda progress, floor: 1.0)
+LR_SCHEDULES.add("linear", lambda progress, floor: max(0.0, 1.0 - progress))
+LR_SCHEDULES.add("cosine", lambda progress, floor: 0.5 * (1 + math.cos(math.pi * progress)))
+LR_SCHEDULES.add(
+    "cosine_with_min_lr",
+    lambda progress, floor: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)),
+)
+
+
+def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str, floor: float) -> float:
+    """Multiplier of the peak lr at optimiser step `step` of `total` (linear warm-up first)."""
+    warmup = int(total * warmup_ratio)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return LR_SCHEDULES.get(schedule)(progress, floor)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """What a learner rank needs, resolved from the RLJob spec by the driver."""
+
+    model_path: str
+    family: str
+    pad_id: int
+    total_optimizer_steps: int
+    dtype: str = "float32"
+    frozen_prefixes: tuple[str, ...] = ()
+    learning_rate: float = 1e-6
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    lr_schedule: str = "constant"
+    warmup_ratio: float = 0.0
+    min_lr_ratio: float = 0.1
+    train_batch_size: int = 8
+    micro_batch_size: int = 8
+    update_epochs: int = 1
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    ratio_cap: float | None = None
+    aggregation: str = "seq-mean-token-mean"
+    kl_coef: float = 0.0
+    kl_estimator: str = "k1"
+    kl_in_loss: bool = False
+    temperature: float = 1.0
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    zero_stage: int = 0
+    offload: str = "none"
+
+
+def freeze(model: Any, prefixes: Sequence[str]) -> int:
+    """Turn off gradients of parameters whose name starts with a prefix; how many were frozen.
+
+    A prefix matching nothing is an error (a typo would silently train everything)."""
+    frozen = 0
+    for prefix in prefixes:
+        hits = [p for n, p in model.named_parameters() if n.startswith(prefix)]
+        if not hits:
+            raise ValueError(f"model.frozenPrefixes: {prefix!r} matches no parameter")
+        for param in hits:
+            param.requires_grad_(False)
+        frozen += len(hits)
+    return frozen
+
+
+class TorchLearner:
+    """`Learner` on one process with torch AdamW."""
+
+    def __init__(self, config: LearnerConfig) -> None:
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.model = load_policy(config.model_path, config.family, config.dtype)
+        freeze(self.model, config.frozen_prefixes)
+        if config.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.suppressed = vision_token_ids(self.model.config)
+        self.reference = (
+            load_policy(config.model_path, config.family, config.dtype) if config.kl_coef > 0 else None
+        )
+        self.optimizer_steps = 0
+        self._build_optimizer()
+        self.rng = random.Random(config.seed)
+
+    # -- optimiser -------------------------------------------------------------------------------
+    def _trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _build_optimizer(self) -> None:
+        c = self.config
+        self.optimizer = torch.optim.AdamW(
+            self._trainable(), lr=c.learning_rate, betas=c.adam_betas, weight_decay=c.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(
+                step, c.total_optimizer_steps, c.warmup_ratio, c.lr_schedule, c.min_lr_ratio
+            ),
+        )
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def _step(self) -> float:
+        norm = torch.nn.utils.clip_grad_norm_(self._trainable(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def _train_mode(self, on: bool) -> None:
+        self.model.train(on)
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # -- Learner protocol ------------------------------------------------------------------------
+    def logprobs(self, samples: Sequence[TrainSample], *, reference: bool = False) -> list[list[float]]:
+        """Per-token log-probs of each response under the policy (or the reference)."""
+        model = self.reference if reference else self.model
+        if model is None:
+            raise RuntimeError("no reference model: algorithm.kl.coef is 0")
+        out: list[list[float]] = []
+        self._train_mode(False)
+        with torch.no_grad():
+            for chunk in _chunks(list(samples), self.config.micro_batch_size):
+                batch = self._pack(chunk)
+                logp, _, mask = response_logprobs(
+                    model, batch, suppressed=self.suppressed, temperature=self.config.temperature
+                )
+                out.extend(to_lists(logp, mask))
+        return out
+
+    def update(self, samples: Sequence[TrainSample]) -> dict[str, float]:
+        """PPO over `samples`: `updateEpochs` passes of train batches; averaged metrics."""
+        c = self.config
+        totals: dict[str, float] = {}
+        count = 0
+        self._train_mode(True)
+        for _ in range(c.update_epochs):
+            order = list(samples)
+            if c.update_epochs > 1:
+                self.rng.shuffle(order)
+            for batch in _chunks(order, c.train_batch_size):
+                metrics = self._optimizer_step(batch)
+                for key, value in metrics.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                count += 1
+        self._train_mode(False)
+        result = {k: v / max(1, count) for k, v in totals.items()}
+        result["lr"] = self.current_lr()
+        return result
+
+    def _optimizer_step(self, batch: Sequence[TrainSample]) -> dict[str, float]:
+        micro = _chunks(list(batch), self.config.micro_batch_size)
+        sums: dict[str, float] = {}
+        for chunk in micro:
+            loss, metrics = self._micro_loss(chunk)
+            self._backward(loss / len(micro))
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value / len(micro)
+        sums["policy/grad_norm"] = self._step()
+        self.optimizer_steps += 1
+        return sums
+
+    def _micro_loss(self, chunk: Sequence[TrainSample]) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        batch = self._pack(chunk)
+        logp, entropy, mask = response_logprobs(
+            self.model, batch, suppressed=self.suppressed, temperature=c.temperature
+        )
+        ref = None
+        if c.kl_in_loss and c.kl_coef > 0:
+            ref = _padded([s.ref_logprobs or [] for s in chunk], batch.width)
+        return policy_loss(
+            logp,
+            _padded([s.old_logprobs for s in chunk], batch.width),
+            _padded([s.advantages for s in chunk], batch.width),
+            mask,
+            clip_low=c.clip_low,
+            clip_high=c.clip_high,
+            ratio_cap=c.ratio_cap,
+            aggregation=c.aggregation,
+            ref_logprobs=ref,
+            kl_coef=c.kl_coef,
+            kl_estimator=c.kl_estimator,
+            kl_in_loss=c.kl_in_loss,
+            entropy=entropy,
+        )
+
+    def _pack(self, chunk: Sequence[TrainSample]) -> Any:
+        return pack(
+            [s.prompt_ids for s in chunk],
+            [s.response_ids for s in chunk],
+            [s.mm_inputs for s in chunk],
+            self.config.pad_id,
+            self.model.config,
+        )
+
+    def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
+        """Detached CPU copies of every tensor of the state dict, bucketed."""
+        state = [(n, t.detach().to("cpu").clone()) for n, t in self.state_items()]
+        return bucketize(state, bucket_bytes)
+
+    def state_items(self) -> list[tuple[str, torch.Tensor]]:
+        return list(self.model.state_dict().items())
+
+    def save(self, path: str) -> None:
+        """Model, optimizer, scheduler and the learner's RNG into `path/learner.pt`."""
+        Path(path).mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "optimizer_steps": self.optimizer_steps,
+                "rng": self.rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            Path(path) / "learner.pt",
+        )
+
+    def load(self, path: str) -> None:
+        """Restore what `save` wrote."""
+        state = torch.load(Path(path) / "learner.pt", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer_steps = state["optimizer_steps"]
+        self.rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def _chunks(items: list[TrainSample], size: int) -> list[list[TrainSample]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _padded(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
+    """[B, width] float32 tensor of the rows, zero-padded on the right."""
+    out = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row[:width], dtype=torch.float32)
+    return out

@@ -1,0 +1,115 @@
+"""The `hf` rollout backend: batched transformers `generate` with a KV cache (CPU or GPU).
+
+Every prompt is repeated `n` times and generated in one left-padded batch. Vision special
+tokens are suppressed during sampling (a sampled `<|image_pad|>` would break the learner's
+forward). Reported log-probs are of the temperature-scaled distribution with those tokens
+masked, exactly what the learner recomputes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, WeightBucket
+from eureka_trainer.learner.modeling import (
+    concat_mm,
+    load_policy,
+    masked_log_softmax,
+    mm_token_types,
+    vision_token_ids,
+)
+
+
+class HFRolloutEngine:
+    """`RolloutEngine` over a transformers model loaded from a local folder."""
+
+    def __init__(
+        self, model_path: str, family: str, tokenizer: Any, *, dtype: str = "float32", rollout: Any = None
+    ) -> None:
+        self.model = load_policy(model_path, family, dtype)
+        self.tokenizer = tokenizer
+        self.eos_id = int(tokenizer.eos_token_id)
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
+        self.suppressed = vision_token_ids(self.model.config)
+        self.asleep = False
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
+    ) -> list[list[Completion]]:
+        """`sampling.n` completions per request, reproducible for a given `sampling.seed`."""
+        if not requests:
+            return []
+        expanded = [r for r in requests for _ in range(sampling.n)]
+        inputs = self._left_padded(expanded)
+        torch.manual_seed(sampling.seed)
+        greedy = sampling.temperature == 0
+        with torch.no_grad():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=sampling.max_new_tokens,
+                do_sample=not greedy,
+                temperature=None if greedy else sampling.temperature,
+                top_p=None if greedy else sampling.top_p,
+                top_k=None,
+                suppress_tokens=self.suppressed or None,
+                eos_token_id=self.eos_id,
+                pad_token_id=self.pad_id,
+                return_dict_in_generate=True,
+                output_logits=True,
+            )
+        new = out.sequences[:, inputs["input_ids"].shape[1] :]  # [B*n, T]
+        logits = torch.stack(out.logits, dim=1)  # [B*n, T, V]
+        logp = masked_log_softmax(logits, self.suppressed, sampling.temperature or 1.0)
+        token_logp = logp.gather(-1, new[..., None]).squeeze(-1)
+        flat = [self._completion(row, lp) for row, lp in zip(new, token_logp, strict=True)]
+        return [flat[i * sampling.n : (i + 1) * sampling.n] for i in range(len(requests))]
+
+    def _left_padded(self, requests: Sequence[GenerationRequest]) -> dict[str, Any]:
+        width = max(len(r.prompt_ids) for r in requests)
+        ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(requests):
+            ids[i, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
+            mask[i, width - len(r.prompt_ids) :] = 1
+        inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        mm = concat_mm([r.mm_inputs for r in requests])
+        if mm:
+            inputs.update(mm)
+            inputs["mm_token_type_ids"] = mm_token_types(ids, self.model.config)
+        return inputs
+
+    def _completion(self, row: torch.Tensor, logprobs: torch.Tensor) -> Completion:
+        tokens = row.tolist()
+        stop = self.eos_id in tokens
+        end = tokens.index(self.eos_id) + 1 if stop else len(tokens)
+        text_ids = tokens[: end - 1] if stop else tokens[:end]
+        return Completion(
+            token_ids=tokens[:end],
+            logprobs=logprobs[:end].tolist(),
+            text=self._decode(text_ids),
+            finish_reason="stop" if stop else "length",
+        )
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
+
+    def load_weights(self, buckets: Sequence[WeightBucket]) -> None:
+        """Copy each named tensor into the model in place (names as in `state_dict()`)."""
+        state = self.model.state_dict()
+        with torch.no_grad():
+            for bucket in buckets:
+                for name, tensor in zip(bucket.names, bucket.tensors, strict=True):
+                    if name not in state:
+                        raise KeyError(f"rollout model has no parameter {name!r}")
+                    state[name].copy_(tensor)
+
+    def sleep(self) -> None:
+        """Nothing to release on a CPU; the flag guards against sampling while asleep."""
+        self.asleep = True
+
+    def wake_up(self) -> None:
+        """Undo `sleep`."""
+        self.asleep = False

@@ -1,0 +1,304 @@
+"""The `vllm` rollout backend: vLLM's offline `LLM` engine behind `backends.RolloutEngine`.
+
+`import vllm` happens in the constructor only: this module imports without vLLM installed.
+
+Log-probs. The engine runs with `logprobs_mode="processed_logprobs"`, so vLLM reports the
+log-softmax of the logits after its logits processors (here: the vision-token mask) and after
+temperature, which is the contract's "distribution actually sampled" and what the learner
+recomputes (`masked_log_softmax(logits / T)` with the same ids masked). Greedy (T = 0) reports
+the masked log-softmax at T = 1, like the `hf` backend. With `top_p < 1` vLLM's value is
+renormalised over the nucleus (it is >= the contract's value); `exact_logprobs(sampling)` says
+so, and the driver must then take `old_logprobs` from the learner, not from the engine.
+
+Vision special tokens are never sampled: every request carries `allowed_token_ids` = the whole
+model vocabulary minus the config's vision ids (applied before temperature; verified by test).
+
+Weights: `load_weights` streams each bucket as safetensors bytes to the worker extension
+(`vllm_worker.EurekaWorkerExtension`), which reloads vLLM's layers in place; then the prefix
+cache and the encoder cache are reset, so no KV or vision embedding of the old weights is
+reused. CUDA IPC (colocated) and NCCL (split) transports would replace only the per-bucket
+call (see `vllm_worker`); they are not implemented.
+
+Sleep (colocated placement): level-1 `LLM.sleep()` when the platform supports sleep mode
+(CUDA/ROCm/XPU); elsewhere (the CPU build refuses `enable_sleep_mode`) sleep and wake are
+no-ops with a log line, but the state is still tracked, so `generate` while asleep is an error
+on every platform. `load_weights` while asleep wakes the weights only (`tags=["weights"]`), the
+KV cache comes back with `wake_up()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, WeightBucket
+
+log = logging.getLogger(__name__)
+
+WORKER_EXTENSION = "eureka_trainer.rollout.vllm_worker.EurekaWorkerExtension"
+SEED_STRIDE = 1 << 32
+"""Seeds of one call: prompt i gets `seed * SEED_STRIDE + i * n`, its samples +0..n-1 (vLLM
+adds the sample index): distinct across prompts, samples and calls with other seeds."""
+
+
+class EngineAsleep(RuntimeError):
+    """`generate` was called between `sleep()` and `wake_up()`."""
+
+
+class IncompleteWeightUpdate(ValueError):
+    """An update carries only part of the tensors of one vLLM layer (e.g. `q_proj` without
+    `k_proj`, fused into `qkv_proj`): the rest of that layer would be left uninitialised."""
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def request_seed(seed: int, index: int, n: int) -> int:
+    """The vLLM seed of prompt `index` in a call seeded `seed` with `n` samples per prompt."""
+    return (seed * SEED_STRIDE + index * n) % (1 << 63)
+
+
+def allowed_token_ids(vocab_size: int, banned: Iterable[int]) -> list[int] | None:
+    """All ids `[0, vocab_size)` except `banned`; None (no restriction) when nothing is banned."""
+    ban = set(banned)
+    return [i for i in range(vocab_size) if i not in ban] if ban else None
+
+
+def exact_logprobs(sampling: SamplingConfig) -> bool:
+    """Whether the reported log-probs are exactly the contract's (no top-p renormalisation)."""
+    return sampling.top_p >= 1.0
+
+
+def layer_key(name: str, packed: Mapping[str, Sequence[str]]) -> str:
+    """The vLLM layer a checkpoint tensor lands in: its module path, with a fused member
+    renamed to the fused layer (`...self_attn.k_proj.weight` -> `...self_attn.qkv_proj`)."""
+    module, _, _param = name.rpartition(".")
+    parent, _, leaf = module.rpartition(".")
+    fused = {member: fused for fused, members in packed.items() for member in members}
+    if leaf in fused:
+        leaf = fused[leaf]
+    return f"{parent}.{leaf}" if parent else leaf
+
+
+def incomplete_layers(
+    names: Iterable[str], checkpoint: Iterable[str], packed: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Layers touched by `names` that miss some of their `checkpoint` tensors: {layer: missing}.
+    Names that are not in the checkpoint (a tied `lm_head.weight`) are ignored here."""
+    given = set(names)
+    by_layer: dict[str, list[str]] = {}
+    for name in checkpoint:
+        by_layer.setdefault(layer_key(name, packed), []).append(name)
+    touched = {layer_key(n, packed) for n in given}
+    return {
+        layer: sorted(set(members) - given)
+        for layer, members in sorted(by_layer.items())
+        if layer in touched and not set(members) <= given
+    }
+
+
+def checkpoint_names(model_path: str | Path) -> list[str]:
+    """Tensor names stored in the `*.safetensors` files of a model folder (headers only)."""
+    from safetensors import safe_open
+
+    names: list[str] = []
+    for file in sorted(Path(model_path).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            names.extend(f.keys())
+    return names
+
+
+def bucket_payload(bucket: WeightBucket) -> bytes:
+    """One bucket as safetensors bytes (tensors sharing storage, e.g. tied ones, are copied)."""
+    from safetensors.torch import save
+
+    seen: set[int] = set()
+    tensors = {}
+    for name, tensor in zip(bucket.names, bucket.tensors, strict=True):
+        t = tensor.detach().cpu().contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        tensors[name] = t.clone() if ptr in seen else t
+        seen.add(ptr)
+    return bytes(save(tensors))
+
+
+def prompt_input(request: GenerationRequest) -> dict[str, Any]:
+    """vLLM's token prompt: ids (image placeholders already expanded) plus the PIL images."""
+    prompt: dict[str, Any] = {"prompt_token_ids": list(request.prompt_ids)}
+    if request.images:
+        prompt["multi_modal_data"] = {"image": list(request.images)}
+    return prompt
+
+
+def step_logprobs(token_ids: Sequence[int], logprobs: Any) -> list[float]:
+    """The sampled token's log-prob at each step of a vLLM `CompletionOutput` ([T])."""
+    if logprobs is None or len(logprobs) != len(token_ids):
+        raise RuntimeError("vLLM returned no per-token logprobs (SamplingParams.logprobs unset?)")
+    return [float(step[token].logprob) for token, step in zip(token_ids, logprobs, strict=True)]
+
+
+def to_completion(output: Any, decode: Any) -> Completion:
+    """A vLLM `CompletionOutput` -> `Completion` (EOS kept in `token_ids`, dropped from text)."""
+    tokens = [int(t) for t in output.token_ids]
+    stopped = output.finish_reason == "stop"
+    text_ids = tokens[:-1] if stopped and tokens else tokens
+    return Completion(
+        token_ids=tokens,
+        logprobs=step_logprobs(tokens, output.logprobs),
+        text=decode(text_ids),
+        finish_reason="stop" if stopped else "length",
+    )
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class VLLMRolloutEngine:
+    """`RolloutEngine` over `vllm.LLM`, loaded from a local HF model folder.
+
+    `rollout` is the RLJob's `RolloutSpec` (gpu_memory_utilization, tensor_parallel_size,
+    sleep_mode, enforce_eager are read from it; None means vLLM-style defaults).
+    `engine_kwargs` go to `vllm.LLM` unchanged (tests pass `max_model_len`, `seed`).
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        family: str,
+        tokenizer: Any,
+        *,
+        dtype: str = "bfloat16",
+        rollout: Any = None,
+        engine_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        from vllm.platforms import current_platform
+
+        from eureka_trainer.learner.modeling import vision_token_ids  # the learner's mask too
+        from vllm import LLM
+
+        start = time.perf_counter()
+        self.family = family
+        self.sleep_mode = bool(_option(rollout, "sleep_mode", True)) and bool(
+            current_platform.is_sleep_mode_available()
+        )
+        if _option(rollout, "sleep_mode", True) and not self.sleep_mode:
+            log.info("vLLM sleep mode is not available on this platform: sleep/wake are no-ops")
+        kwargs: dict[str, Any] = {
+            "model": str(model_path),
+            "dtype": dtype,
+            "gpu_memory_utilization": _option(rollout, "gpu_memory_utilization", 0.7),
+            "tensor_parallel_size": _option(rollout, "tensor_parallel_size", 1),
+            "enforce_eager": _option(rollout, "enforce_eager", False),
+            "enable_sleep_mode": self.sleep_mode,
+            "logprobs_mode": "processed_logprobs",
+            "worker_extension_cls": WORKER_EXTENSION,
+            "enable_prefix_caching": True,
+            **dict(engine_kwargs or {}),
+        }
+        self.llm = LLM(**kwargs)
+        self.tokenizer = tokenizer if tokenizer is not None else self.llm.get_tokenizer()
+        model_config = self.llm.llm_engine.model_config
+        self.banned = vision_token_ids(model_config.hf_config)
+        self.allowed = allowed_token_ids(model_config.get_vocab_size(), self.banned)
+        self.checkpoint = checkpoint_names(model_path)
+        self.packed: dict[str, list[str]] = self.llm.collective_rpc("eureka_packed_modules")[0]
+        self.asleep = False
+        self.weights_awake = True
+        self.timings: dict[str, float] = {"init_s": time.perf_counter() - start}
+
+    # -- generation
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
+    ) -> list[list[Completion]]:
+        """`sampling.n` completions per request, reproducible for a given `sampling.seed`."""
+        if self.asleep:
+            raise EngineAsleep("generate() called while the engine sleeps: call wake_up() first")
+        if not requests:
+            return []
+        if not exact_logprobs(sampling):
+            log.warning("top_p < 1: vLLM logprobs are renormalised over the nucleus")
+        params = [self._params(sampling, i) for i in range(len(requests))]
+        start = time.perf_counter()
+        outputs = self.llm.generate([prompt_input(r) for r in requests], params, use_tqdm=False)
+        self.timings["generate_s"] = time.perf_counter() - start
+        return [
+            [to_completion(o, self._decode) for o in sorted(out.outputs, key=lambda o: o.index)]
+            for out in outputs
+        ]
+
+    def _params(self, sampling: SamplingConfig, index: int) -> Any:
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=sampling.n,
+            max_tokens=sampling.max_new_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            seed=request_seed(sampling.seed, index, sampling.n),
+            logprobs=0,
+            allowed_token_ids=self.allowed,
+            detokenize=False,
+        )
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
+
+    # -- weights
+
+    def load_weights(self, buckets: Sequence[WeightBucket]) -> None:
+        """Replace the named tensors (HF `state_dict()` names, whole vLLM layers at a time);
+        the next `generate` uses them. Raises `IncompleteWeightUpdate` before touching the
+        model when a layer would be partially updated."""
+        missing = incomplete_layers(
+            (n for b in buckets for n in b.names), self.checkpoint, self.packed
+        )
+        if missing:
+            detail = "; ".join(f"{layer}: missing {', '.join(m)}" for layer, m in missing.items())
+            raise IncompleteWeightUpdate(f"weight update splits vLLM layers: {detail}")
+        start = time.perf_counter()
+        if self.asleep and self.sleep_mode and not self.weights_awake:
+            self.llm.wake_up(tags=["weights"])
+        self.weights_awake = True
+        self.llm.collective_rpc("eureka_begin_update")
+        try:
+            for bucket in buckets:
+                self.llm.collective_rpc("eureka_load_bucket", args=(bucket_payload(bucket),))
+        finally:
+            self.llm.collective_rpc("eureka_finish_update")
+        # KV blocks and vision embeddings computed with the old weights must not be reused.
+        self.llm.reset_prefix_cache()
+        self.llm.llm_engine.reset_encoder_cache()
+        self.timings["load_weights_s"] = time.perf_counter() - start
+
+    # -- sleep / wake (colocated placement)
+
+    def sleep(self) -> None:
+        """Level-1 sleep: weights offloaded to host memory, KV cache discarded."""
+        if self.asleep:
+            return
+        if self.sleep_mode:
+            self.llm.sleep(level=1)
+            self.weights_awake = False
+        else:
+            log.info("vLLM sleep requested; no sleep mode on this platform: nothing released")
+        self.asleep = True
+
+    def wake_up(self) -> None:
+        """Undo `sleep` (only the KV cache when `load_weights` already woke the weights)."""
+        if not self.asleep:
+            return
+        if self.sleep_mode:
+            self.llm.wake_up(tags=None if not self.weights_awake else ["kv_cache"])
+        else:
+            log.info("vLLM wake-up requested; no sleep mode on this platform: nothing to restore")
+        self.asleep = False
+        self.weights_awake = True
+
+
+def _option(spec: Any, name: str, default: Any) -> Any:
+    value = getattr(spec, name, None) if spec is not None else None
+    return default if value is None else value

@@ -1,0 +1,101 @@
+"""Methods mixed into every vLLM worker (`LLM(worker_extension_cls=...)`), called through
+`LLM.collective_rpc` by `VLLMRolloutEngine`.
+
+They run inside vLLM's worker (a separate process unless `VLLM_ENABLE_V1_MULTIPROCESSING=0`),
+so arguments cross a serializer: tensors would arrive as plain lists, hence each bucket travels
+as one safetensors byte string (the `bytes` transport, verified on the CPU build).
+
+A weight update is three calls, so that buckets stream one at a time:
+`eureka_begin_update()` -> `eureka_load_bucket(payload)` per bucket -> `eureka_finish_update()`.
+They drive vLLM's layerwise in-place reload (the machinery behind `Worker.reload_weights`):
+each vLLM layer is rebuilt once all of its checkpoint tensors arrived, re-running the
+platform's post-load processing (the CPU build prepacks GEMM weights, so a plain
+`param.copy_` or `model.load_weights` would leave the packed copy stale), then copied into the
+original storage (CUDA graphs keep valid pointers).
+
+Where the GPU transports plug in (not implemented: no GPU to verify them here):
+- colocated, CUDA IPC: a method `eureka_load_bucket_ipc(handles)` that rebuilds each tensor
+  from `torch.multiprocessing.reductions.rebuild_cuda_tensor` arguments and feeds
+  `model.load_weights` exactly like `eureka_load_bucket` does;
+- split, NCCL: `eureka_init_group(master, rank, world)` creating a `StatelessProcessGroup` +
+  `PyNcclCommunicator` with learner rank 0, and `eureka_receive_bucket(names, shapes, dtypes)`
+  that allocates the tensors, receives them by `broadcast(src=0)` and feeds `model.load_weights`.
+Both reuse `eureka_begin_update` / `eureka_finish_update` unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EurekaWorkerExtension:
+    """Weight-update methods of a vLLM worker (this class is mixed into vLLM's `Worker`)."""
+
+    model_runner: Any
+    vllm_config: Any
+
+    def _eureka_model(self) -> Any:
+        return self.model_runner.get_model()
+
+    def eureka_packed_modules(self) -> dict[str, list[str]]:
+        """vLLM's fused layers of this model and its sub-models (a VLM's language model):
+        e.g. `{"qkv_proj": ["q_proj", "k_proj", "v_proj"]}`."""
+        packed: dict[str, list[str]] = {}
+        for module in self._eureka_model().modules():
+            for fused, members in (getattr(module, "packed_modules_mapping", None) or {}).items():
+                packed.setdefault(str(fused), [str(m) for m in members])
+        return packed
+
+    def eureka_begin_update(self) -> None:
+        """Put every layer in buffered-reload mode (parameters move to the meta device)."""
+        from vllm.config import set_current_vllm_config
+        from vllm.model_executor.model_loader.reload import initialize_layerwise_reload
+
+        with set_current_vllm_config(self.vllm_config):
+            initialize_layerwise_reload(self._eureka_model())
+
+    def eureka_load_bucket(self, payload: bytes) -> int:
+        """Load one safetensors-serialized bucket (checkpoint names); returns its tensor count."""
+        from safetensors.torch import load
+        from vllm.config import set_current_vllm_config
+
+        tensors = load(payload)
+        with set_current_vllm_config(self.vllm_config):
+            self._eureka_model().load_weights(iter(tensors.items()))
+        return len(tensors)
+
+    def eureka_finish_update(self) -> None:
+        """Finish the reload (layers that got nothing keep their old tensors), refresh tied
+        LM heads, and drop caches computed with the old weights."""
+        from vllm.config import set_current_vllm_config
+        from vllm.model_executor.model_loader.reload import finalize_layerwise_reload
+
+        model = self._eureka_model()
+        with set_current_vllm_config(self.vllm_config):
+            finalize_layerwise_reload(model, self.vllm_config.model_config)
+            _refresh_tied_heads(model)
+        self.model_runner.reset_encoder_cache()
+        self.model_runner.reset_mm_cache()
+
+
+def _refresh_tied_heads(model: Any) -> None:
+    """Re-run post-load processing of LM heads that share their weight with an embedding.
+
+    The reload processes the embedding (which received the tensor) but not the head that only
+    aliases it; on the CPU build the head keeps a stale prepacked GEMM weight otherwise.
+    On CUDA this processing is a no-op for unquantized heads."""
+    from vllm.model_executor.layers.vocab_parallel_embedding import (
+        ParallelLMHead,
+        VocabParallelEmbedding,
+    )
+
+    embeddings = [
+        m
+        for m in model.modules()
+        if isinstance(m, VocabParallelEmbedding) and not isinstance(m, ParallelLMHead)
+    ]
+    for head in model.modules():
+        if not isinstance(head, ParallelLMHead):
+            continue
+        if any(head.weight is e.weight for e in embeddings):
+            head.quant_method.process_weights_after_loading(head)
