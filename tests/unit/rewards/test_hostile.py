@@ -51,12 +51,15 @@ def test_main_thread_within_timeout(name: str) -> None:
 
 
 def test_worker_threads_within_timeout() -> None:
-    """Four threads at once (more than the shared pool's two workers), each on a hanging input."""
-    names = ["huge power", "huge factorial", "huge exponent", "frac tower"]
+    """Four threads at once (more than the shared pool's two workers), each on a hanging input.
+
+    The inputs are new to this process (verdicts are remembered), so each one really hangs.
+    """
+    names = [f"$10^{{10^{{{k}}}}}$" for k in (13, 14)] + [f"$({k}^{{10}})!$" for k in (17, 19)]
     results: dict[str, tuple[float, float]] = {}
 
     def work(name: str) -> None:
-        results[name] = _timed(HOSTILE[name])
+        results[name] = _timed(f"<answer>{name}</answer>")
 
     threads = [threading.Thread(target=work, args=(n,)) for n in names]
     start = time.monotonic()
@@ -66,6 +69,7 @@ def test_worker_threads_within_timeout() -> None:
         t.join(timeout=30)
     assert set(results) == set(names), "a thread raised or hung"
     assert all(score == 0.0 for score, _ in results.values())
+    assert all(elapsed >= TIMEOUT for _, elapsed in results.values())  # they did hang
     assert time.monotonic() - start < TIMEOUT + SLACK + 1.0  # in parallel, not in series
 
 
@@ -80,7 +84,7 @@ def test_correct_answer_in_a_thread() -> None:
 
 
 def test_timeout_is_reported() -> None:
-    result = accuracy_details(HOSTILE["huge power"], "2", timeout=TIMEOUT)
+    result = accuracy_details("<answer>$10^{10^{15}}$</answer>", "2", timeout=TIMEOUT)
     assert (result.score, result.timed_out, result.path) == (0.0, True, "timeout")
     assert result.gold_parsed  # the gold parsed; the answer hung
 

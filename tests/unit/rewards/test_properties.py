@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eureka_trainer.rewards import accuracy_details, format_reward, repetition_penalty
-from eureka_trainer.rewards.accuracy import GoldCache, plan
+from eureka_trainer.rewards.accuracy import ScoreCache, plan
 from eureka_trainer.rewards.extract import extract_answer, refusal
 
 pytestmark = pytest.mark.timeout(120)
@@ -27,7 +27,7 @@ def test_local_parts_never_raise(response: str, answer: str) -> None:
     for mode in ("instruct", "boxed"):
         assert format_reward(response, mode) in (0.0, 1.0)
         extract_answer(response, mode)  # type: ignore[arg-type]
-        plan(response, answer, mode, GoldCache())  # type: ignore[arg-type]
+        plan(response, answer, mode, ScoreCache())  # type: ignore[arg-type]
     assert -1.0 <= repetition_penalty(response, ngram=1, min_words=1) <= 0.0
     refusal(response)
 
@@ -46,5 +46,5 @@ def test_accuracy_is_total_and_bounded(response: str, answer: str) -> None:
 @FAST
 @given(answer=st.integers(min_value=-(10**30), max_value=10**30))
 def test_an_integer_answer_always_matches_itself(answer: int) -> None:
-    result = plan(f"<answer>{answer}</answer>", str(answer), "instruct", GoldCache())
+    result = plan(f"<answer>{answer}</answer>", str(answer), "instruct", ScoreCache())
     assert getattr(result, "score", None) == 1.0

@@ -62,6 +62,7 @@ def test_hung_worker_is_killed_and_replaced(scorer: BatchScorer) -> None:
     elapsed = time.monotonic() - start
     assert batch.components["accuracy"] == [1.0] * 6 + [0.0] + [1.0] * 6
     assert batch.metrics["reward/timeouts"] == 1.0
+    assert 1.0 <= batch.metrics["reward/slowest_seconds"] < 1.0 + 2.0
     assert batch.valid == [True] * 13
     assert scorer.workers_replaced == replaced + 1
     after = {w.proc.pid for w in scorer._pool._idle}
@@ -99,6 +100,16 @@ def test_gold_parsed_once_then_cached(scorer: BatchScorer) -> None:
     assert again.valid == [False] and again.metrics["reward/worker_jobs"] == 0.0
 
 
+def test_repeated_answers_go_to_a_worker_once(scorer: BatchScorer) -> None:
+    responses = ["<answer>$(2, 5]$</answer>"] * 6 + ["<answer>$[2, 5]$</answer>"] * 2
+    batch = scorer.score(responses, ["(2,5]"] * 8)
+    assert batch.components["accuracy"] == [1.0] * 6 + [0.0] * 2
+    assert batch.metrics["reward/worker_jobs"] == 2.0
+    again = scorer.score(responses, ["(2,5]"] * 8)  # remembered across batches
+    assert again.components["accuracy"] == batch.components["accuracy"]
+    assert again.metrics["reward/worker_jobs"] == 0.0
+
+
 def test_length_mismatch_is_an_error(scorer: BatchScorer) -> None:
     with pytest.raises(ValueError, match="2 responses but 1 answers"):
         scorer.score(["a", "b"], ["1"])
@@ -118,3 +129,28 @@ def test_closed_scorer_refuses_work() -> None:
     s.close()
     with pytest.raises(RuntimeError, match="closed"):
         s.score([GOOD], ["\\frac{1}{3}"])
+
+
+def test_workers_dying_at_start_is_an_error_not_a_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that exits before it is ready (e.g. an unguarded main script) must not loop."""
+    import sys
+
+    from eureka_trainer.rewards import pool as pool_module
+
+    def dying_spawn(memory_limit: int) -> pool_module._Worker:
+        ctx = pool_module._context()
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=sys.exit, args=(3,), daemon=True)
+        proc.start()
+        child.close()
+        return pool_module._Worker(proc=proc, conn=parent, started=time.monotonic())
+
+    monkeypatch.setattr(pool_module, "_spawn", dying_spawn)
+    pool = pool_module.WorkerPool(1)
+    try:
+        start = time.monotonic()
+        with pytest.raises(pool_module.WorkerStartupError, match="3 reward worker processes"):
+            pool.run([(0, "1", "2")], timeout=1.0)
+        assert time.monotonic() - start < 30
+    finally:
+        pool.close()

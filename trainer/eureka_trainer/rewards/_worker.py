@@ -12,6 +12,7 @@ answer is parsed and `("done", job_id, correct)` when the job ends.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import signal
@@ -67,6 +68,22 @@ def is_correct(gold_parsed: list[Any], gold: str, pred: str) -> bool:
         return True
     pred_parsed = parse(pred, extraction_config=_PRED_CONFIG, parsing_timeout=None)
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
+
+
+def _warm_up() -> None:
+    """Build math-verify's parsers and sympy's caches once, at import.
+
+    The forkserver imports this module, so every worker forked from it starts warm (the first
+    LaTeX parse alone costs a fresh process hundreds of milliseconds).
+    """
+    samples = [("\\frac{1}{2}", "$0.5$"), ("(1,3]", "$[1, 3]$"), ("(x+1)^2", "$x^2+2x+1$")]
+    for gold, pred in samples:
+        with contextlib.suppress(Exception):  # warming is best effort
+            is_correct(list(parse(gold_wrapped(gold), parsing_timeout=None)), gold, pred)
+    _gold_cache.clear()
+
+
+_warm_up()
 
 
 def main(conn: Connection, memory_limit: int = MEMORY_LIMIT_BYTES) -> None:

@@ -15,8 +15,9 @@ result says `gold_parsed=False`, and the batch scorer excludes and counts such s
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from eureka_trainer.rewards.extract import (
     Mode,
@@ -43,29 +44,51 @@ class AccuracyResult:
     gold_parsed: bool
     timed_out: bool = False
     path: str = "math_verify"
+    seconds: float = field(default=0.0, repr=False, compare=False)
+    """Wall time spent in a worker (0 when decided in the caller)."""
 
 
-class GoldCache:
-    """Thread-safe memory of which gold answers math-verify could parse (bounded)."""
+class ScoreCache:
+    """Thread-safe, bounded memory of math-verify's answers: which golds parse, and verdicts.
 
-    def __init__(self, max_entries: int = 200_000) -> None:
-        self._known: dict[str, bool] = {}
+    RL samples of one prompt often give the same answer; a (gold, answer) pair that a worker
+    judged once is not sent again (in the same batch or a later one).
+    """
+
+    MAX_KEY_CHARS = 2_000  # longer answers are not remembered (memory bound)
+
+    def __init__(self, max_golds: int = 200_000, max_verdicts: int = 50_000) -> None:
+        self._golds: dict[str, bool] = {}
+        self._verdicts: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
         self._lock = threading.Lock()
-        self._max = max_entries
+        self._max_golds = max_golds
+        self._max_verdicts = max_verdicts
 
-    def get(self, gold: str) -> bool | None:
+    def gold(self, gold: str) -> bool | None:
         """True/False when known (plain numbers and option letters always parse), else None."""
         if as_number(normalize(gold)) is not None or choice_letter(gold) is not None:
             return True
         if refusal(gold):
             return False
-        return self._known.get(gold)
+        return self._golds.get(gold)
 
-    def put(self, gold: str, ok: bool) -> None:
+    def put_gold(self, gold: str, ok: bool) -> None:
         with self._lock:
-            if len(self._known) >= self._max:
-                self._known.clear()  # rare: a new epoch re-learns its golds in one batch
-            self._known[gold] = ok
+            if len(self._golds) >= self._max_golds:
+                self._golds.clear()  # rare: a new epoch re-learns its golds in one batch
+            self._golds[gold] = ok
+
+    def verdict(self, gold: str, pred: str) -> Outcome | None:
+        with self._lock:
+            return self._verdicts.get((gold, pred))
+
+    def put_verdict(self, gold: str, pred: str, outcome: Outcome) -> None:
+        if len(gold) + len(pred) > self.MAX_KEY_CHARS:
+            return
+        with self._lock:
+            self._verdicts[(gold, pred)] = replace(outcome, seconds=0.0)
+            if len(self._verdicts) > self._max_verdicts:
+                self._verdicts.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -76,14 +99,14 @@ class _Pending:
     verdict: AccuracyResult | None = None  # used when the worker only confirms the gold
 
 
-def plan(response: str, gold: str, mode: Mode, cache: GoldCache) -> AccuracyResult | _Pending:
+def plan(response: str, gold: str, mode: Mode, cache: ScoreCache) -> AccuracyResult | _Pending:
     """Decide a sample without sympy when possible; otherwise say what a worker must check."""
     letter = choice_letter(gold)
     pred = extract_answer(response, mode)
     if letter is not None:
         hit = pred is not None and choice_correct(letter, pred)
         return AccuracyResult(float(hit), gold_parsed=True, path="choice")
-    known = cache.get(gold)
+    known = cache.gold(gold)
     if known is False:
         return AccuracyResult(0.0, gold_parsed=False, path="gold_unparsed")
     local = _local_verdict(pred, gold)
@@ -131,7 +154,7 @@ def _resolve(pending: _Pending, outcome: Outcome) -> AccuracyResult:
 class AccuracyScorer:
     """Scores many samples: local decisions first, the rest in one round of the worker pool."""
 
-    def __init__(self, pool: WorkerPool, mode: Mode, timeout: float, cache: GoldCache) -> None:
+    def __init__(self, pool: WorkerPool, mode: Mode, timeout: float, cache: ScoreCache) -> None:
         self.pool = pool
         self.mode = mode
         self.timeout = timeout
@@ -148,25 +171,42 @@ class AccuracyScorer:
         planned = [
             plan(r, a, self.mode, self.cache) for r, a in zip(responses, answers, strict=True)
         ]
-        jobs: list[Job] = [
-            (i, answers[i], p.pred) for i, p in enumerate(planned) if isinstance(p, _Pending)
-        ]
+        first: dict[tuple[str, str], int] = {}  # (gold, pred) -> the sample that carries it
+        known: dict[tuple[str, str], Outcome] = {}
+        jobs: list[Job] = []
+        for i, p in enumerate(planned):
+            if isinstance(p, _Pending) and (key := (answers[i], p.pred)) not in first:
+                first[key] = i
+                cached = self.cache.verdict(*key)
+                if cached is None:
+                    jobs.append((i, *key))
+                else:
+                    known[key] = cached
         outcomes = self.pool.run(jobs, self.timeout)
+        for i, gold, pred in jobs:
+            known[(gold, pred)] = outcomes[i]
+            self._learn(gold, pred, outcomes[i])
         results: list[AccuracyResult] = []
         for i, p in enumerate(planned):
             if isinstance(p, AccuracyResult):
                 results.append(p)
                 continue
-            outcome = outcomes[i]
-            if outcome.gold_ok is not None:
-                self.cache.put(answers[i], outcome.gold_ok)
-            elif outcome.timed_out or outcome.crashed:
-                self.cache.put(answers[i], False)  # the gold alone hangs the parser: never again
-            results.append(_resolve(p, outcome))
+            key = (answers[i], p.pred)
+            outcome = known[key]
+            seconds = outcome.seconds if first[key] == i else 0.0
+            results.append(replace(_resolve(p, outcome), seconds=seconds))
         return results, len(jobs)
 
+    def _learn(self, gold: str, pred: str, outcome: Outcome) -> None:
+        if outcome.gold_ok is not None:
+            self.cache.put_gold(gold, outcome.gold_ok)
+        elif outcome.timed_out or outcome.crashed:
+            self.cache.put_gold(gold, False)  # the gold alone hangs the parser: never again
+        if not outcome.crashed:
+            self.cache.put_verdict(gold, pred, outcome)
 
-_shared_cache = GoldCache()
+
+_shared_cache = ScoreCache()
 
 
 def accuracy_details(

@@ -27,9 +27,15 @@ Job = tuple[int, str, str]  # (job_id, gold, pred)
 
 #: Longest wait for a fresh worker to boot (the very first forkserver start imports sympy).
 STARTUP_TIMEOUT_S = 120.0
+#: Workers dying before they are ready this many times in a row is an error, not a retry loop.
+MAX_BOOT_FAILURES = 3
 _WORKER_MODULE = "eureka_trainer.rewards._worker"
 _ctx_lock = threading.Lock()
 _ctx: ForkServerContext | None = None
+
+
+class WorkerStartupError(RuntimeError):
+    """Reward worker processes cannot start (they exit before reporting ready)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Outcome:
     correct: bool
     timed_out: bool = False
     crashed: bool = False
+    seconds: float = 0.0  # wall time of the job in its worker, as the caller saw it
 
 
 def _context() -> ForkServerContext:
@@ -101,6 +108,7 @@ class WorkerPool:
         self.size = size
         self.memory_limit = memory_limit
         self.replaced = 0
+        self.boot_failures = 0  # consecutive workers that died before reporting ready
         """Workers killed (timeout) or found dead (crash) and replaced, over the pool's life."""
         self._lock = threading.Lock()
         self._closed = False
@@ -195,11 +203,18 @@ class _Dispatch:
             if i in self.busy or not self.pending:
                 continue
             chunk = self.pending.popleft()
-            worker.conn.send(chunk)
+            try:
+                worker.conn.send(chunk)
+            except OSError:  # the worker died while idle (BrokenPipeError)
+                self.pending.appendleft(chunk)
+                self._restart(i)
+                continue
             deadline = time.monotonic() + self.timeout if worker.ready else None
             self.busy[i] = _Task(jobs=deque(chunk), deadline=deadline)
 
     def _wait(self) -> None:
+        if not self.busy:  # every send failed; _feed tries the replacements next round
+            return
         now = time.monotonic()
         limits = [self._limit(i, t) for i, t in self.busy.items()]
         handles: list[Any] = [self.workers[i].conn for i in self.busy]
@@ -229,14 +244,23 @@ class _Dispatch:
         now = time.monotonic()
         if kind == "ready":
             worker.ready = True
+            self.pool.boot_failures = 0
             task.deadline = now + self.timeout
         elif kind == "gold":
             task.gold[message[1]] = message[2]
         elif kind == "done":
             job_id = message[1]
-            self.results[job_id] = Outcome(gold_ok=task.gold.pop(job_id, None), correct=message[2])
+            self.results[job_id] = Outcome(
+                gold_ok=task.gold.pop(job_id, None), correct=message[2], seconds=self._elapsed(task)
+            )
             task.jobs.popleft()
             task.deadline = now + self.timeout
+
+    def _elapsed(self, task: _Task) -> float:
+        """Seconds since the task's current job started (its deadline minus the timeout)."""
+        if task.deadline is None:  # the worker never became ready
+            return 0.0
+        return time.monotonic() - (task.deadline - self.timeout)
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -247,13 +271,34 @@ class _Dispatch:
     def _fail(self, i: int, *, crashed: bool) -> None:
         """The worker's current job fails; the rest of its chunk goes back to the queue."""
         task = self.busy.pop(i)
+        if not self.workers[i].ready:  # it died booting: no job had started
+            self.pending.appendleft(list(task.jobs))
+            self._restart(i)
+            return
         if task.jobs:
             job_id = task.jobs.popleft()[0]
             self.results[job_id] = Outcome(
-                gold_ok=task.gold.get(job_id), correct=False, timed_out=not crashed, crashed=crashed
+                gold_ok=task.gold.get(job_id),
+                correct=False,
+                timed_out=not crashed,
+                crashed=crashed,
+                seconds=self._elapsed(task),
             )
         if task.jobs:
             self.pending.appendleft(list(task.jobs))
+        self._restart(i)
+
+    def _restart(self, i: int) -> None:
+        """Replace worker i; stop when workers keep dying before they are ready."""
+        if not self.workers[i].ready:
+            self.pool.boot_failures += 1
+            if self.pool.boot_failures >= MAX_BOOT_FAILURES:
+                raise WorkerStartupError(
+                    f"{self.pool.boot_failures} reward worker processes in a row exited while "
+                    "starting. A common cause: the main script does work at import time; "
+                    "multiprocessing re-imports it in each worker, so guard it with "
+                    "`if __name__ == '__main__':`."
+                )
         self.workers[i] = self.pool._replace(self.workers[i])
 
 

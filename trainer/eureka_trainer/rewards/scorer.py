@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from eureka_trainer.config import RewardsSpec
-from eureka_trainer.rewards.accuracy import AccuracyResult, AccuracyScorer, GoldCache
+from eureka_trainer.rewards.accuracy import AccuracyResult, AccuracyScorer, ScoreCache
 from eureka_trainer.rewards.pool import WorkerPool
 from eureka_trainer.rewards.registry import BoundReward, bind
 
@@ -29,7 +29,8 @@ class ScoreBatch:
     valid: False where the gold answer could not be parsed (the trainer drops those samples).
     metrics: batch means `reward/total` and `reward/<component>`, and counts
     `reward/timeouts`, `reward/gold_parse_failures`, `reward/refused` (answers too hostile for
-    sympy) and `reward/worker_jobs` (samples that needed a math-verify worker).
+    sympy), `reward/worker_jobs` (samples that needed a math-verify worker) and
+    `reward/slowest_seconds` (the slowest sample's time in a worker).
     """
 
     components: dict[str, list[float]]
@@ -60,7 +61,7 @@ class BatchScorer:
         if any(r.component.local is None for r in self.rewards):
             self._pool = WorkerPool(spec.workers or _cpu_count())
             self._accuracy = AccuracyScorer(
-                self._pool, spec.mode, spec.timeout_seconds, GoldCache()
+                self._pool, spec.mode, spec.timeout_seconds, ScoreCache()
             )
 
     def warm_up(self) -> None:
@@ -130,4 +131,5 @@ def _metrics(
     metrics["reward/timeouts"] = float(sum(r.timed_out for r in accuracy))
     metrics["reward/gold_parse_failures"] = float(sum(not r.gold_parsed for r in accuracy))
     metrics["reward/refused"] = float(paths.count("refused"))
+    metrics["reward/slowest_seconds"] = max((r.seconds for r in accuracy), default=0.0)
     return metrics
