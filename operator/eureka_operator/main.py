@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from eureka_operator import handlers, metrics
+from eureka_operator.builder import JOB_LABEL
 from eureka_operator.handlers.common import State
 from eureka_operator.kube import Kube
 
@@ -95,6 +96,9 @@ def configure(settings: kopf.OperatorSettings, options: Options) -> None:
     )
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "eureka-operator"
+    # Server-side filtering: only our RayJobs and pods are streamed (handlers filter again).
+    settings.watching.label_selectors["ray.io", "rayjobs"] = JOB_LABEL
+    settings.watching.label_selectors["v1", "pods"] = JOB_LABEL
     settings.peering.lifetime = options.peering_lifetime
     settings.peering.stealth = True
 
@@ -107,7 +111,14 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         memo.eureka = State(Kube(settings))
         metrics.serve(options.metrics_port)
 
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+        # In a pod: its service account; elsewhere: $KUBECONFIG or ~/.kube/config.
+        return kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+            settings=settings
+        )
+
     kopf.on.startup(registry=registry)(startup)
+    kopf.on.login(registry=registry)(login)
     return registry
 
 

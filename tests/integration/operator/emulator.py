@@ -1,0 +1,214 @@
+"""kmock's Kubernetes emulator, completed where the operator's tests need a real API server's rules.
+
+kmock 0.8 stores objects and streams watch events; it lacks what kopf and the operator lean on:
+- `metadata.uid`, `resourceVersion`, `generation` (bumped on spec changes), `creationTimestamp`,
+  `generateName` (kopf names its Events that way);
+- the status subresource: `PATCH .../status` changes only `status`, the main endpoint never does;
+- schema validation on create (RayJobs are checked against KubeRay's real CRD schema: 422);
+- garbage collection: deleting an owner deletes the objects whose ownerReferences name its uid.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import itertools
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jsonpatch
+import jsonschema
+import kmock
+import yaml
+from kmock._internal import dicts, enums, k8s, rendering
+
+SHARED = Path(__file__).resolve().parents[4] / "shared"
+KUBERAY_CRDS = SHARED / "kuberay"
+
+
+@dataclass
+class Kind:
+    kind: str
+    namespaced: bool = True
+    status: bool = False
+    schema: Mapping[str, Any] | None = None
+
+
+def crd_schema(crd: Mapping[str, Any], version: str) -> dict[str, Any]:
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version:
+            return dict(v["schema"]["openAPIV3Schema"])
+    raise KeyError(version)
+
+
+@attrs.define(kw_only=True)
+class Emulator(k8s.KubernetesEmulator):
+    """A KubernetesEmulator with uids, versions, the status subresource, validation and GC."""
+
+    kinds: dict[kmock.resource, Kind] = attrs.field(factory=dict)
+    _rv: Any = attrs.field(factory=lambda: itertools.count(1))
+
+    def register(self, resource: str, kind: Kind) -> None:
+        res = kmock.resource(resource)
+        self.kinds[res] = kind
+        subresources = {"status"} if kind.status else set()
+        verbs = {"get", "list", "watch", "create", "patch", "update", "delete"}
+        self.resources[res] = kmock.ResourceInfo(
+            kind=kind.kind, namespaced=kind.namespaced, verbs=verbs, subresources=subresources,
+            singular=kind.kind.lower(),
+        )
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        kind = self.kinds.get(request.resource) if request.resource is not None else None
+        if kind is not None and request.action == enums.action.CREATE:
+            self._on_create(request, kind)
+        elif kind is not None and request.action == enums.action.UPDATE and request.name:
+            self._on_patch(request, kind)
+        gone_uid = None
+        if request.action == enums.action.DELETE and request.name and request.resource is not None:
+            key = (request.resource, request.namespace, request.name)
+            if key in self.objects and not self.objects[key].deleted:
+                gone_uid = self.objects[key].get("metadata", {}).get("uid")
+        response = await super()._handle(request)
+        if gone_uid is not None:
+            await self._collect_garbage()
+        return response
+
+    def next_rv(self) -> str:
+        return str(next(self._rv))
+
+    def _on_create(self, request: rendering.Request, kind: Kind) -> None:
+        data = request.data
+        meta = data.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + secrets.token_hex(4)
+        if kind.namespaced and request.namespace:
+            meta.setdefault("namespace", request.namespace)
+        if kind.schema is not None:
+            try:
+                # OpenAPI v3.0 schemas are JSON Schema draft 4 (boolean exclusiveMinimum...).
+                jsonschema.Draft4Validator(kind.schema).validate(data)
+            except jsonschema.ValidationError as err:
+                path = ".".join(str(p) for p in err.absolute_path)
+                raise k8s.KubernetesError(422, "Invalid", f"{kind.kind} is invalid: {path}: {err.message}")
+        if kind.status:
+            data.pop("status", None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        meta["resourceVersion"] = self.next_rv()
+        meta["generation"] = 1
+
+    def _on_patch(self, request: rendering.Request, kind: Kind) -> None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return  # the emulator answers 404
+        old = self.objects[key].raw
+        data = request.data
+        status_only = request.subresource == "status"
+        if isinstance(data, list):
+            keep = [op for op in data if op.get("path", "").startswith("/status") == status_only]
+            if kind.status or status_only:
+                data[:] = keep
+            new = jsonpatch.apply_patch(json.loads(json.dumps(old)), data)
+        else:
+            if status_only:
+                status = data.get("status")
+                data.clear()
+                data["status"] = status
+            elif kind.status:
+                data.pop("status", None)
+            new = dicts.patch_dict(old, data)
+        updates = {"resourceVersion": self.next_rv()}
+        if new.get("spec") != old.get("spec"):
+            updates["generation"] = int(old.get("metadata", {}).get("generation", 1)) + 1
+        if isinstance(data, list):
+            data.extend({"op": "add", "path": f"/metadata/{k}", "value": v} for k, v in updates.items())
+        else:
+            data.setdefault("metadata", {}).update(updates)
+
+    async def _collect_garbage(self) -> None:
+        """Delete, transitively, every object whose owners are all gone (background cascade)."""
+        while True:
+            alive = {
+                obj.get("metadata", {}).get("uid")
+                for obj in self.objects.values()
+                if not obj.deleted
+            }
+            orphans = [
+                (key, obj)
+                for key, obj in self.objects.items()
+                if not obj.deleted
+                and (refs := obj.get("metadata", {}).get("ownerReferences"))
+                and not any(ref.get("uid") in alive for ref in refs)
+            ]
+            if not orphans:
+                return
+            for (resource, _, _), obj in orphans:
+                raw = obj.raw
+                obj.delete()
+                await self._buses[resource].put({"type": "DELETED", "object": raw})
+
+    # --- conveniences for tests -----------------------------------------------------------------
+
+    def obj(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
+        key = (kmock.resource(resource), namespace, name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        return self.objects[key].raw
+
+    def objs(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        res = kmock.resource(resource)
+        return [
+            obj.raw
+            for (r, ns, _), obj in list(self.objects.items())
+            if r == res and not obj.deleted and (namespace is None or ns == namespace)
+        ]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+RLJOBS = "eureka.dev/v1alpha1/rljobs"
+RAYJOBS = "ray.io/v1/rayjobs"
+
+
+@functools.cache
+def kuberay_crd(name: str) -> dict[str, Any]:
+    crd: dict[str, Any] = yaml.load((KUBERAY_CRDS / name).read_text(), Loader=yaml.CSafeLoader)
+    return crd
+
+
+def register_all(emu: Emulator, rljob_crd: Mapping[str, Any]) -> None:
+    """The kinds the operator reads and writes, with the RLJob and KubeRay RayJob schemas."""
+    rayjob_crd = kuberay_crd("ray.io_rayjobs.yaml")
+    emu.register(RLJOBS, Kind("RLJob", status=True, schema=crd_schema(rljob_crd, "v1alpha1")))
+    emu.register(RAYJOBS, Kind("RayJob", status=True, schema=crd_schema(rayjob_crd, "v1")))
+    # kopf's discovery and namespace observers watch these (empty here).
+    emu.register("apiextensions.k8s.io/v1/customresourcedefinitions", Kind("CustomResourceDefinition", namespaced=False))
+    emu.register("v1/namespaces", Kind("Namespace", namespaced=False))
+    emu.register("v1/configmaps", Kind("ConfigMap"))
+    emu.register("v1/serviceaccounts", Kind("ServiceAccount"))
+    emu.register("v1/pods", Kind("Pod", status=True))
+    emu.register("v1/events", Kind("Event"))
+    emu.register("rbac.authorization.k8s.io/v1/roles", Kind("Role"))
+    emu.register("rbac.authorization.k8s.io/v1/rolebindings", Kind("RoleBinding"))
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emu", "cluster": {"server": server}}],
+        "users": [{"name": "emu", "user": {"token": "test"}}],
+        "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu", "namespace": "default"}}],
+        "current-context": "emu",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
