@@ -234,3 +234,10 @@ def test_image_that_fails_to_decode(folder):
             f"train.jsonl:17: field 'image_urls[0]': cannot decode image {folder / 'broken.png'}"
         )
         assert caught.value.reason == "bad_image"
+
+
+def test_every_model_family_of_the_spec_has_rules():
+    from eureka_trainer.config.spec import ModelFamily
+    from eureka_trainer.data import FAMILIES
+
+    assert set(FAMILIES) == set(ModelFamily.__args__)

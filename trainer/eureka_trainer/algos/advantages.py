@@ -194,8 +194,7 @@ def compute_token_advantages(
     returns with gamma 1; global whitening over response tokens when the estimator whitens.
     A row without response tokens gets all zeros.
     """
-    num_prompts, n = rewards.shape if rewards.dim() == 2 else (-1, -1)
-    if rewards.dim() != 2 or response_mask.shape[0] != num_prompts * n:
+    if rewards.dim() != 2 or response_mask.shape[0] != rewards.numel():
         raise ValueError(
             f"rewards [P, n] and response_mask [P*n, T] disagree: {tuple(rewards.shape)} vs "
             f"{tuple(response_mask.shape)}"
