@@ -15,6 +15,9 @@ import aiohttp
 from eureka_operator.service.backend import BackendError
 from eureka_trainer.reporting.kube import ClusterConfig
 
+MAX_EVENT_BYTES = 64 << 20
+"""Largest watch event accepted (etcd caps an object near 1.5 MiB; JSON is larger, not 40x)."""
+
 
 class KubeApiError(BackendError):
     """The API server refused a request; carries its status code and message."""
@@ -77,12 +80,18 @@ class KubeClient:
         ) as resp:
             if resp.status >= 400:
                 raise KubeApiError(_message(await resp.read(), resp.reason), status=resp.status)
-            async for line in resp.content:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if isinstance(event, dict):
-                    yield event
+            # Not `async for line in resp.content`: aiohttp caps a line (512 KiB in 3.14), and
+            # an RLJob with many 500-point curves can be larger.
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                if len(buffer) > MAX_EVENT_BYTES:
+                    raise KubeApiError(f"watch event larger than {MAX_EVENT_BYTES} bytes", 502)
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    event = json.loads(line) if line.strip() else None
+                    if isinstance(event, dict):
+                        yield event
 
 
 def _message(payload: bytes, reason: str | None) -> str:

@@ -82,3 +82,37 @@ async def test_one_namespace_only(kmock: Any, tmp_path: Path) -> None:
         await backend.stop()
     paths = {r.url.path for r in kmock if r.method == "GET"}
     assert paths == {"/apis/eureka.dev/v1alpha1/namespaces/ns/rljobs"}  # never cluster-wide
+
+
+async def test_large_objects_pass_through_the_watch(kmock: Any, tmp_path: Path) -> None:
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "ns", "big"] = _job("big")
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    backend = KubeBackend(KubeClient(config))
+    await backend.start()
+    try:
+        assert [j.name for j in await backend.list_jobs()] == ["big"]
+        steps = list(range(0, 5000, 10))
+        curves = {
+            f"metric/{i}": {"steps": steps, "values": [s / 7 for s in steps]} for i in range(60)
+        }
+        patch = {"status": {"curves": curves, "progress": {"step": 4990}}}
+        async with kmock.patch(
+            "/apis/eureka.dev/v1alpha1/namespaces/ns/rljobs/big/status", json=patch
+        ) as resp:
+            assert (
+                resp.status == 200 and len(await resp.read()) > 600_000
+            )  # > 64 KiB, aiohttp's line cap
+
+        async def arrived() -> bool:
+            return (await backend.list_jobs())[0].step == 4990
+
+        deadline = time.monotonic() + 1.5  # shorter than the retry delay
+        while not await arrived():
+            assert time.monotonic() < deadline, "the large MODIFIED event never arrived"
+            await asyncio.sleep(0.05)
+        metrics = await backend.get_metrics("ns", "big")
+        assert len(metrics.series) == 60 and len(metrics.series["metric/3"].steps) == 500
+        assert _lists(kmock) == 1  # it came by the watch, not by a relist after a broken stream
+    finally:
+        await backend.stop()
