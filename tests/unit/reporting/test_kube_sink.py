@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eureka_trainer.config.status import Progress, Sample
+from eureka_trainer.config.status import Progress, RLJobStatus, Sample
 from eureka_trainer.reporting.kube import (
     ClusterConfigError,
     KubeStatusSink,
@@ -81,6 +81,8 @@ async def test_sink_patches_trainer_fields_only(kmock: Any, tmp_path: Path) -> N
     assert len(samples) == 4 and samples[0]["step"] == 700
     assert len(samples[0]["prompt"]) == 2000 and samples[0]["prompt"].endswith("…")
 
+    # What the sink writes is an RLJobStatus (unknown fields would be pruned by the API server).
+    RLJobStatus.model_validate(sink.status_patch()["status"])
     patches = _patches(kmock)
     assert all(r.subresource == "status" for r in patches)
     assert all(r.headers["Content-Type"] == "application/merge-patch+json" for r in patches)
