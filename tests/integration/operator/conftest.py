@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -119,26 +119,35 @@ async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
 
 
 class OperatorRunner:
-    """Starts and stops the real operator (kopf) in this event loop."""
+    """Starts and stops the real operator (kopf) in a thread with its own event loop.
 
-    def __init__(self) -> None:
-        self.task: asyncio.Task[None] | None = None
-        self.stop_flag = asyncio.Event()
+    A thread, as kopf documents for embedding: at exit kopf cancels every task it did not start
+    in its loop, which must not include the test's own tasks.
+    """
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options(standalone=True, metrics_port=0)
+        self.thread: threading.Thread | None = None
+        self.stop_flag = threading.Event()
 
     async def start(self) -> None:
-        self.stop_flag = asyncio.Event()
-        ready = asyncio.Event()
-        options = Options(standalone=True, metrics_port=0)
-        self.task = asyncio.create_task(serve(options, stop_flag=self.stop_flag, ready_flag=ready))
-        await asyncio.wait_for(ready.wait(), 20)
+        self.stop_flag = threading.Event()
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.run(serve(self.options, stop_flag=self.stop_flag, ready_flag=ready))
+
+        self.thread = threading.Thread(target=main, name="operator", daemon=True)
+        self.thread.start()
+        assert await asyncio.to_thread(ready.wait, 30), "the operator did not start"
 
     async def stop(self) -> None:
-        if self.task is None:
+        if self.thread is None:
             return
         self.stop_flag.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(self.task, 20)
-        self.task = None
+        await asyncio.to_thread(self.thread.join, 30)
+        assert not self.thread.is_alive(), "the operator did not stop"
+        self.thread = None
 
 
 @pytest_asyncio.fixture
