@@ -197,6 +197,15 @@ def create_app(
         await backend.delete(namespace, name)
         return Response(status_code=204)
 
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        ready = backend.ready()
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")

@@ -121,6 +121,9 @@ class JobBackend(Protocol):
     async def stop(self) -> None:
         """Release connections and tasks."""
 
+    def ready(self) -> bool:
+        """Whether reads can be answered (e.g. the watch cache holds a first list)."""
+
     async def list_jobs(self) -> list[JobSummary]:
         """Every job, newest first."""
 

@@ -103,6 +103,9 @@ class KubeBackend:
                 await self._task
         await self.client.close()
 
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
     async def _sync_forever(self) -> None:
         while True:
             try:

@@ -165,6 +165,9 @@ class LocalBackend:
     async def stop(self) -> None:
         self._runs.clear()
 
+    def ready(self) -> bool:
+        return True
+
     async def _state(self, name: str, found: dict[str, Path] | None = None) -> RunState:
         if found is None:
             found = await asyncio.to_thread(find_runs, self.root)

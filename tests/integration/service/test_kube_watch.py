@@ -44,6 +44,7 @@ async def test_expired_watch_lists_again(kmock: Any, tmp_path: Path) -> None:
     await backend.start()
     try:
         await _until(lambda: _lists(kmock) >= 2)  # listed, watch expired, listed again
+        assert backend.ready()
         assert [j.name for j in await backend.list_jobs()] == ["a"]
     finally:
         await backend.stop()
@@ -57,6 +58,7 @@ async def test_unreachable_api_is_503_not_a_hang() -> None:
     backend = KubeBackend(KubeClient(config), retry_delay=0.05, ready_timeout=0.3)
     await backend.start()
     try:
+        assert not backend.ready()
         with pytest.raises(NotReady, match="not yet synchronised"):
             await backend.list_jobs()
     finally:

@@ -179,5 +179,7 @@ def test_openapi_dashboard_and_headers(client: TestClient) -> None:
         "writable": False,
         "protect_reads": False,
     }
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"ready": True}
     assert json.loads(client.get("/api/jobs").content)  # API answers are not cached
     assert client.get("/api/jobs").headers["Cache-Control"] == "no-store"
