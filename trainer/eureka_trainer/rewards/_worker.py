@@ -36,6 +36,10 @@ Job = tuple[int, str, str]
 MEMORY_LIMIT_BYTES = 3 << 30
 GOLD_CACHE_SIZE = 4096
 
+# math-verify warns once that its timeouts are off; here that is the design (see above).
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
+
 _PRED_CONFIG = [StringExtractionConfig(), LatexExtractionConfig(), ExprExtractionConfig()]
 _gold_cache: OrderedDict[str, list[Any]] = OrderedDict()
 
@@ -89,8 +93,6 @@ _warm_up()
 def main(conn: Connection, memory_limit: int = MEMORY_LIMIT_BYTES) -> None:
     """Serve jobs until the parent closes the pipe (or kills this process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
     if memory_limit > 0:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
