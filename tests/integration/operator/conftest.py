@@ -29,7 +29,12 @@ def small_rljob(name: str, **overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "model": {"name": "tiny/model", "family": "qwen2_vl", "dtype": "float32"},
         "data": {"trainFiles": ["/data/train.jsonl"]},
-        "algorithm": {"estimator": "grpo", "samplesPerPrompt": 2, "rolloutBatchSize": 2, "trainBatchSize": 4},
+        "algorithm": {
+            "estimator": "grpo",
+            "samplesPerPrompt": 2,
+            "rolloutBatchSize": 2,
+            "trainBatchSize": 4,
+        },
         "rollout": {"backend": "hf"},
         "learner": {"backend": "torch"},
         "checkpoint": {"storage": {"claimName": "ckpt", "path": "/ckpt"}},
@@ -50,11 +55,19 @@ class Cluster:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
 
-    async def request(self, method: str, path: str, body: Any = None, content_type: str | None = None) -> Any:
+    async def request(
+        self, method: str, path: str, body: Any = None, content_type: str | None = None
+    ) -> Any:
         headers = {"Content-Type": content_type} if content_type else {}
         async with self.emu.request(method, path, json=body, headers=headers) as resp:
             data = await resp.json()
-            assert resp.status < 400, (method, path, resp.status, data.get("message"), str(data.get("details"))[-600:])
+            assert resp.status < 400, (
+                method,
+                path,
+                resp.status,
+                data.get("message"),
+                str(data.get("details"))[-600:],
+            )
             return data
 
     async def create_rljob(self, obj: dict[str, Any]) -> Any:
@@ -89,7 +102,8 @@ class Cluster:
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return [
-            e for e in self.emu.objs("v1/events", NS)
+            e
+            for e in self.emu.objs("v1/events", NS)
             if e.get("involvedObject", {}).get("name") == name
             and e.get("involvedObject", {}).get("kind") == "RLJob"
         ]
@@ -114,7 +128,9 @@ def rljob_crd() -> dict[str, Any]:
 async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
     async with Emulator() as emu, kmock.Server(emu) as server:
         register_all(emu, rljob_crd())
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", str(server.url).rstrip("/"))))
+        monkeypatch.setenv(
+            "KUBECONFIG", str(kubeconfig(tmp_path / "kubeconfig", str(server.url).rstrip("/")))
+        )
         yield Cluster(emu)
 
 

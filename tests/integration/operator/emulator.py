@@ -60,7 +60,10 @@ class Emulator(k8s.KubernetesEmulator):
         subresources = {"status"} if kind.status else set()
         verbs = {"get", "list", "watch", "create", "patch", "update", "delete"}
         self.resources[res] = kmock.ResourceInfo(
-            kind=kind.kind, namespaced=kind.namespaced, verbs=verbs, subresources=subresources,
+            kind=kind.kind,
+            namespaced=kind.namespaced,
+            verbs=verbs,
+            subresources=subresources,
             singular=kind.kind.lower(),
         )
 
@@ -96,7 +99,8 @@ class Emulator(k8s.KubernetesEmulator):
                 jsonschema.Draft4Validator(kind.schema).validate(data)
             except jsonschema.ValidationError as err:
                 path = ".".join(str(p) for p in err.absolute_path)
-                raise k8s.KubernetesError(422, "Invalid", f"{kind.kind} is invalid: {path}: {err.message}")
+                message = f"{kind.kind} is invalid: {path}: {err.message}"
+                raise k8s.KubernetesError(422, "Invalid", message) from None
         if kind.status:
             data.pop("status", None)
         meta["uid"] = str(uuid.uuid4())
@@ -128,7 +132,9 @@ class Emulator(k8s.KubernetesEmulator):
         if new.get("spec") != old.get("spec"):
             updates["generation"] = int(old.get("metadata", {}).get("generation", 1)) + 1
         if isinstance(data, list):
-            data.extend({"op": "add", "path": f"/metadata/{k}", "value": v} for k, v in updates.items())
+            data.extend(
+                {"op": "add", "path": f"/metadata/{k}", "value": v} for k, v in updates.items()
+            )
         else:
             data.setdefault("metadata", {}).update(updates)
 
@@ -191,7 +197,10 @@ def register_all(emu: Emulator, rljob_crd: Mapping[str, Any]) -> None:
     emu.register(RLJOBS, Kind("RLJob", status=True, schema=crd_schema(rljob_crd, "v1alpha1")))
     emu.register(RAYJOBS, Kind("RayJob", status=True, schema=crd_schema(rayjob_crd, "v1")))
     # kopf's discovery and namespace observers watch these (empty here).
-    emu.register("apiextensions.k8s.io/v1/customresourcedefinitions", Kind("CustomResourceDefinition", namespaced=False))
+    emu.register(
+        "apiextensions.k8s.io/v1/customresourcedefinitions",
+        Kind("CustomResourceDefinition", namespaced=False),
+    )
     emu.register("v1/namespaces", Kind("Namespace", namespaced=False))
     emu.register("v1/configmaps", Kind("ConfigMap"))
     emu.register("v1/serviceaccounts", Kind("ServiceAccount"))
@@ -207,7 +216,9 @@ def kubeconfig(path: Path, server: str) -> Path:
         "kind": "Config",
         "clusters": [{"name": "emu", "cluster": {"server": server}}],
         "users": [{"name": "emu", "user": {"token": "test"}}],
-        "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu", "namespace": "default"}}],
+        "contexts": [
+            {"name": "emu", "context": {"cluster": "emu", "user": "emu", "namespace": "default"}}
+        ],
         "current-context": "emu",
     }
     path.write_text(yaml.safe_dump(config))

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from eureka_operator.builder import build_role, build_role_binding, build_service_account, Names
+from eureka_operator.builder import Names, build_role, build_role_binding, build_service_account
 from eureka_trainer.config import RLJob
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,7 +39,9 @@ def helm() -> str:
 def helm_template(*args: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         [helm(), "template", "eureka", str(CHART), "--namespace", NAMESPACE, *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
@@ -54,12 +56,20 @@ def expected_files() -> dict[Path, str]:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     operator = [namespace] + [d for d in docs if d["kind"] not in rbac_kinds]
     rbac = [d for d in docs if d["kind"] in rbac_kinds]
-    job = RLJob.model_validate({
-        "metadata": {"name": "example", "namespace": "default"},
-        "spec": {"model": {"name": "m"}, "data": {"trainFiles": ["t.jsonl"]}, "rollout": {"backend": "hf"}},
-    })
+    job = RLJob.model_validate(
+        {
+            "metadata": {"name": "example", "namespace": "default"},
+            "spec": {
+                "model": {"name": "m"},
+                "data": {"trainFiles": ["t.jsonl"]},
+                "rollout": {"backend": "hf"},
+            },
+        }
+    )
     names = Names("example")
-    trainer = [f(job, "default", names) for f in (build_service_account, build_role, build_role_binding)]
+    trainer = [
+        f(job, "default", names) for f in (build_service_account, build_role, build_role_binding)
+    ]
     return {
         REPO / "manifests" / "operator" / "operator.yaml": dump(operator, HEADER),
         REPO / "manifests" / "rbac" / "operator-rbac.yaml": dump(rbac, HEADER),

@@ -15,14 +15,25 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.integration.operator.manifests_gen import CHART, REPO, expected_files, helm, helm_template
+from tests.integration.operator.manifests_gen import (
+    CHART,
+    REPO,
+    expected_files,
+    helm,
+    helm_template,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 K8S = "1.30.0"
 VALUE_SETS: dict[str, list[str]] = {
     "default": [],
     "ha": ["--set", "operator.replicas=2", "--set", "operator.peering.enabled=true"],
-    "namespaced": ["--set", "operator.namespaces={team-a,team-b}", "--set", "operator.verbose=true"],
+    "namespaced": [
+        "--set",
+        "operator.namespaces={team-a,team-b}",
+        "--set",
+        "operator.verbose=true",
+    ],
 }
 KOPF_PEERING_CRDS = REPO / "manifests" / "operator" / "kopf-peering-crds.yaml"
 
@@ -30,7 +41,9 @@ KOPF_PEERING_CRDS = REPO / "manifests" / "operator" / "kopf-peering-crds.yaml"
 def k8s_validate(doc: dict[str, Any]) -> None:
     """Kubernetes' own schema (strict: unknown fields fail); kopf's peering CRs by their CRD."""
     if doc["apiVersion"] == "kopf.dev/v1":
-        crds = {c["spec"]["names"]["kind"]: c for c in yaml.safe_load_all(KOPF_PEERING_CRDS.read_text())}
+        crds = {
+            c["spec"]["names"]["kind"]: c for c in yaml.safe_load_all(KOPF_PEERING_CRDS.read_text())
+        }
         schema = crds[doc["kind"]]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         jsonschema.Draft4Validator(schema).validate(doc)
         return
@@ -81,7 +94,9 @@ def test_operator_rbac_is_least_privilege() -> None:
         for doc in helm_template(*values):
             for rule in doc.get("rules", []):
                 assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-                assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"], rule
+                assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"], (
+                    rule
+                )
                 assert "secrets" not in rule["resources"], rule
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.operator.conftest import NS, Cluster, OperatorRunner, load_example, small_rljob
+from tests.integration.operator.conftest import (
+    NS,
+    Cluster,
+    OperatorRunner,
+    load_example,
+    small_rljob,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
-async def test_create_makes_a_valid_rayjob_and_children(cluster: Cluster, operator: OperatorRunner) -> None:
-    await cluster.create_rljob(load_example("rljob.yaml") | {"metadata": {"name": "mm", "namespace": NS}})
+async def test_create_makes_a_valid_rayjob_and_children(
+    cluster: Cluster, operator: OperatorRunner
+) -> None:
+    await cluster.create_rljob(
+        load_example("rljob.yaml") | {"metadata": {"name": "mm", "namespace": NS}}
+    )
     rayjob = await cluster.wait("RayJob", lambda: cluster.rayjob("mm"))
     uid = cluster.rljob("mm")["metadata"]["uid"]
     assert rayjob["metadata"]["ownerReferences"][0]["uid"] == uid
@@ -34,13 +44,23 @@ async def test_rayjob_status_drives_phase_conditions_and_events(
     await cluster.wait("RayJob", lambda: cluster.rayjob("walk"))
     # The trainer writes its own fields; the operator must never clobber them.
     path = f"/apis/eureka.dev/v1alpha1/namespaces/{NS}/rljobs/walk/status"
-    await cluster.request("patch", path, {"status": {"progress": {"step": 7}, "metrics": {"reward": 0.5}}},
-                          "application/merge-patch+json")
+    await cluster.request(
+        "patch",
+        path,
+        {"status": {"progress": {"step": 7}, "metrics": {"reward": 0.5}}},
+        "application/merge-patch+json",
+    )
     steps = [
         ({"jobDeploymentStatus": "Initializing", "rayClusterName": "walk-abc"}, "Initializing"),
         ({"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}, "Running"),
-        ({"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "endTime": "2026-01-01T00:00:00Z"},
-         "Succeeded"),
+        (
+            {
+                "jobDeploymentStatus": "Complete",
+                "jobStatus": "SUCCEEDED",
+                "endTime": "2026-01-01T00:00:00Z",
+            },
+            "Succeeded",
+        ),
     ]
     for rayjob_status, phase in steps:
         await cluster.set_rayjob_status("walk", rayjob_status)
@@ -63,28 +83,55 @@ async def test_failure_and_pod_problems_become_actionable_conditions(
     await cluster.wait("RayJob", lambda: cluster.rayjob("gpu"))
     await cluster.set_rayjob_status("gpu", {"jobDeploymentStatus": "Initializing"})
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "gpu-worker-x", "namespace": NS, "labels": {"eureka.dev/rljob": "gpu"}},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "gpu-worker-x",
+            "namespace": NS,
+            "labels": {"eureka.dev/rljob": "gpu"},
+        },
         "spec": {"containers": [{"name": "ray-worker", "image": "img"}]},
     }
     await cluster.request("post", f"/api/v1/namespaces/{NS}/pods", pod)
-    unschedulable = {"conditions": [{
-        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-        "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
-    }]}
-    await cluster.request("patch", f"/api/v1/namespaces/{NS}/pods/gpu-worker-x/status",
-                          {"status": unschedulable}, "application/merge-patch+json")
-    cond = await cluster.wait("PodsUnschedulable", lambda: cluster.condition("gpu", "PodsUnschedulable"))
+    unschedulable = {
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            }
+        ]
+    }
+    await cluster.request(
+        "patch",
+        f"/api/v1/namespaces/{NS}/pods/gpu-worker-x/status",
+        {"status": unschedulable},
+        "application/merge-patch+json",
+    )
+    cond = await cluster.wait(
+        "PodsUnschedulable", lambda: cluster.condition("gpu", "PodsUnschedulable")
+    )
     assert cond["reason"] == "InsufficientGPU" and "gpus" in cond["message"]
-    await cluster.wait("warning event", lambda: any(e["reason"] == "InsufficientGPU" for e in cluster.events("gpu")))
-    await cluster.set_rayjob_status("gpu", {
-        "jobDeploymentStatus": "Failed", "reason": "DeadlineExceeded", "message": "deadline passed",
-    })
+    await cluster.wait(
+        "warning event",
+        lambda: any(e["reason"] == "InsufficientGPU" for e in cluster.events("gpu")),
+    )
+    await cluster.set_rayjob_status(
+        "gpu",
+        {
+            "jobDeploymentStatus": "Failed",
+            "reason": "DeadlineExceeded",
+            "message": "deadline passed",
+        },
+    )
     await cluster.wait("Failed", lambda: cluster.status("gpu").get("phase") == "Failed")
     ready = cluster.condition("gpu", "Ready")
     assert ready["reason"] == "DeadlineExceeded" and "activeDeadlineSeconds" in ready["message"]
     assert not cluster.condition("gpu", "PodsUnschedulable")  # a finished job has no pod problems
-    assert any(e["type"] == "Warning" and e["reason"] == "DeadlineExceeded" for e in cluster.events("gpu"))
+    assert any(
+        e["type"] == "Warning" and e["reason"] == "DeadlineExceeded" for e in cluster.events("gpu")
+    )
 
 
 async def test_invalid_spec_fails_with_field_paths_and_no_rayjob(
@@ -97,7 +144,10 @@ async def test_invalid_spec_fails_with_field_paths_and_no_rayjob(
     cond = cluster.condition("bad", "InvalidSpec")
     assert cond["status"] == "True"
     assert "spec.algorithm.samplesPerPrompt" in cond["message"]
-    await cluster.wait("InvalidSpec event", lambda: any(e["reason"] == "InvalidSpec" for e in cluster.events("bad")))
+    await cluster.wait(
+        "InvalidSpec event",
+        lambda: any(e["reason"] == "InvalidSpec" for e in cluster.events("bad")),
+    )
     assert cluster.rayjob("bad") is None
     # Fixing the spec starts the job.
     await cluster.patch_rljob("bad", {"spec": small_rljob("bad")["spec"]})
@@ -107,7 +157,9 @@ async def test_invalid_spec_fails_with_field_paths_and_no_rayjob(
     assert cluster.status("bad")["observedGeneration"] == 2
 
 
-async def test_suspend_resume_and_refused_update(cluster: Cluster, operator: OperatorRunner) -> None:
+async def test_suspend_resume_and_refused_update(
+    cluster: Cluster, operator: OperatorRunner
+) -> None:
     await cluster.create_rljob(small_rljob("s"))
     await cluster.wait("RayJob", lambda: cluster.rayjob("s"))
     await cluster.set_rayjob_status("s", {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"})
@@ -121,19 +173,28 @@ async def test_suspend_resume_and_refused_update(cluster: Cluster, operator: Ope
     assert "learningRate: 1.0e-06" not in cm["data"]["rljob.yaml"]
     # Suspend: the RayJob is suspended, and while suspended the pending change applies.
     await cluster.patch_rljob("s", {"spec": {"runPolicy": {"suspend": True}}})
-    await cluster.wait("RayJob suspended", lambda: cluster.rayjob("s")["spec"].get("suspend") is True)
+    await cluster.wait(
+        "RayJob suspended", lambda: cluster.rayjob("s")["spec"].get("suspend") is True
+    )
     await cluster.set_rayjob_status("s", {"jobDeploymentStatus": "Suspended"})
     await cluster.wait("Suspended", lambda: cluster.status("s").get("phase") == "Suspended")
     await cluster.patch_rljob("s", {"spec": {"rollout": {"backend": "hf", "temperature": 0.7}}})
     await cluster.wait("change applied", lambda: not cluster.condition("s", "SpecChangeRefused"))
     cm = cluster.emu.obj("v1/configmaps", NS, "s-rljob")
-    assert "learningRate: 1.0e-06" in cm["data"]["rljob.yaml"] and "temperature: 0.7" in cm["data"]["rljob.yaml"]
+    assert (
+        "learningRate: 1.0e-06" in cm["data"]["rljob.yaml"]
+        and "temperature: 0.7" in cm["data"]["rljob.yaml"]
+    )
     # Resume.
     await cluster.patch_rljob("s", {"spec": {"runPolicy": {"suspend": False}}})
-    await cluster.wait("RayJob resumed", lambda: cluster.rayjob("s")["spec"].get("suspend") is False)
+    await cluster.wait(
+        "RayJob resumed", lambda: cluster.rayjob("s")["spec"].get("suspend") is False
+    )
 
 
-async def test_kueue_owned_suspend_is_left_alone(cluster: Cluster, operator: OperatorRunner) -> None:
+async def test_kueue_owned_suspend_is_left_alone(
+    cluster: Cluster, operator: OperatorRunner
+) -> None:
     job = small_rljob("q")
     job["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "gpus"}
     await cluster.create_rljob(job)
@@ -141,19 +202,28 @@ async def test_kueue_owned_suspend_is_left_alone(cluster: Cluster, operator: Ope
     assert rayjob["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpus"
     # Kueue suspends the RayJob until it admits it; an unrelated runPolicy change must not unsuspend it.
     path = f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/q"
-    await cluster.request("patch", path, {"spec": {"suspend": True}}, "application/merge-patch+json")
+    await cluster.request(
+        "patch", path, {"spec": {"suspend": True}}, "application/merge-patch+json"
+    )
     await cluster.patch_rljob("q", {"spec": {"runPolicy": {"ttlSecondsAfterFinished": 60}}})
-    await cluster.wait("ttl applied", lambda: cluster.rayjob("q")["spec"]["ttlSecondsAfterFinished"] == 60)
+    await cluster.wait(
+        "ttl applied", lambda: cluster.rayjob("q")["spec"]["ttlSecondsAfterFinished"] == 60
+    )
     assert cluster.rayjob("q")["spec"]["suspend"] is True
     assert "managedBy" not in cluster.rayjob("q")["spec"]
 
 
-async def test_delete_cascades_without_finalizers(cluster: Cluster, operator: OperatorRunner) -> None:
+async def test_delete_cascades_without_finalizers(
+    cluster: Cluster, operator: OperatorRunner
+) -> None:
     await cluster.create_rljob(small_rljob("d"))
     await cluster.wait("RayJob", lambda: cluster.rayjob("d"))
     assert not cluster.rljob("d")["metadata"].get("finalizers")
     await cluster.delete(f"/apis/eureka.dev/v1alpha1/namespaces/{NS}/rljobs/d")
-    await cluster.wait("children gone", lambda: not cluster.emu.objs("v1/configmaps", NS) and cluster.rayjob("d") is None)
+    await cluster.wait(
+        "children gone",
+        lambda: not cluster.emu.objs("v1/configmaps", NS) and cluster.rayjob("d") is None,
+    )
     assert cluster.rljob("d") is None
 
 
@@ -163,10 +233,17 @@ async def test_rayjob_deleted_behind_our_back(cluster: Cluster, operator: Operat
     first = await cluster.wait("RayJob", lambda: cluster.rayjob("retry"))
     await cluster.delete(f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/retry")
     second = await cluster.wait(
-        "recreated", lambda: (r := cluster.rayjob("retry")) and r["metadata"]["uid"] != first["metadata"]["uid"] and r
+        "recreated",
+        lambda: (
+            (r := cluster.rayjob("retry"))
+            and r["metadata"]["uid"] != first["metadata"]["uid"]
+            and r
+        ),
     )
     assert second["spec"]["entrypoint"] == first["spec"]["entrypoint"]
-    cond = await cluster.wait("RayJobRecreated", lambda: cluster.condition("retry", "RayJobRecreated"))
+    cond = await cluster.wait(
+        "RayJobRecreated", lambda: cluster.condition("retry", "RayJobRecreated")
+    )
     assert cond["status"] == "True" and "retry 1 of" in cond["message"]
     # No retries left: the job fails and says why.
     await cluster.delete(f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/retry")

@@ -12,7 +12,8 @@ N = 20
 
 def creations(cluster: Cluster, plural: str) -> int:
     return sum(
-        1 for r in cluster.emu
+        1
+        for r in cluster.emu
         if r.method == "POST" and r.resource is not None and r.resource.plural == plural
     )
 
@@ -25,19 +26,35 @@ async def test_restart_with_20_jobs_in_flight(cluster: Cluster) -> None:
         await cluster.create_rljob(small_rljob(name))
     await cluster.wait("all RayJobs", lambda: all(cluster.rayjob(n) for n in names), timeout=60)
     for name in names[:10]:
-        await cluster.set_rayjob_status(name, {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"})
-    await cluster.wait("10 running", lambda: all(cluster.status(n).get("phase") == "Running" for n in names[:10]), 60)
-    await cluster.wait("10 pending", lambda: all(cluster.status(n).get("phase") == "Pending" for n in names[10:]), 60)
+        await cluster.set_rayjob_status(
+            name, {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}
+        )
+    await cluster.wait(
+        "10 running",
+        lambda: all(cluster.status(n).get("phase") == "Running" for n in names[:10]),
+        60,
+    )
+    await cluster.wait(
+        "10 pending",
+        lambda: all(cluster.status(n).get("phase") == "Pending" for n in names[10:]),
+        60,
+    )
     for name in names:  # the trainer's own fields
         path = f"/apis/eureka.dev/v1alpha1/namespaces/{NS}/rljobs/{name}/status"
-        await cluster.request("patch", path, {"status": {"progress": {"step": 3}}}, "application/merge-patch+json")
+        await cluster.request(
+            "patch", path, {"status": {"progress": {"step": 3}}}, "application/merge-patch+json"
+        )
     uids = {n: cluster.rayjob(n)["metadata"]["uid"] for n in names}
-    running_events = {n: sum(e["reason"] == "Running" for e in cluster.events(n)) for n in names[:10]}
+    running_events = {
+        n: sum(e["reason"] == "Running" for e in cluster.events(n)) for n in names[:10]
+    }
     await operator.stop()
 
     # While the operator is down, KubeRay moves on.
     for name in names[:5]:
-        await cluster.set_rayjob_status(name, {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"})
+        await cluster.set_rayjob_status(
+            name, {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}
+        )
     for name in names[10:15]:
         await cluster.set_rayjob_status(name, {"jobDeploymentStatus": "Initializing"})
 
@@ -53,9 +70,15 @@ async def test_restart_with_20_jobs_in_flight(cluster: Cluster) -> None:
             timeout=60,
         )
         # A second pass of handlers must not have created anything.
-        await cluster.wait("resume handlers done", lambda: all(
-            cluster.rljob(n)["metadata"]["annotations"].get("eureka.dev/last-handled-configuration") for n in names
-        ))
+        await cluster.wait(
+            "resume handlers done",
+            lambda: all(
+                cluster.rljob(n)["metadata"]["annotations"].get(
+                    "eureka.dev/last-handled-configuration"
+                )
+                for n in names
+            ),
+        )
     finally:
         await operator.stop()
     assert creations(cluster, "rayjobs") == N

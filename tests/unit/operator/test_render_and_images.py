@@ -1,0 +1,89 @@
+"""`eureka render`, the image pins, and the operator's import weight."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eureka_operator.builder import RAY_VERSION
+from eureka_operator.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_render_prints_the_objects_of_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(REPO / "manifests" / "examples" / "rljob.yaml")]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert [d["kind"] for d in docs] == [
+        "ConfigMap",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "RayJob",
+    ]
+    groups = docs[-1]["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+    assert {g["groupName"] for g in groups} == {"rollout", "learner"}
+
+
+def test_render_reports_bad_input_with_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: eureka.dev/v1alpha1\nkind: RLJob\nmetadata: {name: x}\n"
+        "spec:\n  model: {name: m}\n  data: {trainFiles: [t]}\n  algorithm:\n    learningRat: 1\n"
+    )
+    assert main(["render", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:8" in err and "spec.algorithm.learningRat" in err
+
+
+def pins() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    found: dict[str, str] = {}
+    for extra in project["optional-dependencies"].values():
+        for req in extra:
+            match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^;\s]+)", req)
+            if match:
+                found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def dockerfile_args(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", path.read_text(), flags=re.MULTILINE))
+
+
+def test_trainer_image_pins_agree_with_pyproject() -> None:
+    args = dockerfile_args(REPO / "images" / "trainer" / "Dockerfile")
+    expected = pins()
+    assert args["TORCH_VERSION"] == expected["torch"]
+    assert args["VLLM_VERSION"] == expected["vllm"]
+    assert args["DEEPSPEED_VERSION"] == expected["deepspeed"]
+    assert args["FLASH_ATTN_VERSION"] == expected["flash-attn"]
+    assert args["RAY_VERSION"] == expected["ray"] == RAY_VERSION
+    assert "USER 1000" in (REPO / "images" / "trainer" / "Dockerfile").read_text()
+
+
+def test_operator_image_is_slim_and_non_root() -> None:
+    text = (REPO / "images" / "operator" / "Dockerfile").read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.\d+-slim", text, flags=re.MULTILINE)
+    commands = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert "[operator]" in text and not any(
+        "torch" in line or "[trainer]" in line for line in commands
+    )
+    assert re.search(r"^USER 65532", text, flags=re.MULTILINE)
+
+
+def test_the_operator_does_not_import_torch_or_ray() -> None:
+    code = (
+        "import sys, eureka_operator.main, eureka_operator.render; "
+        "heavy = {'torch', 'ray', 'vllm', 'deepspeed', 'transformers'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
