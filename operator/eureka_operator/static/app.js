@@ -14,10 +14,10 @@
     { id: "response-length", title: "Response length (tokens)", series: ["response_length/mean"] },
     { id: "pass-rate", title: "Filter pass rate", series: ["filter/pass_rate"] },
     { id: "reflection", title: "Reflection-word rate (\u201caha\u201d)", series: ["reflection/rate"] },
-    { id: "kl", title: "KL divergence", series: ["policy/kl"] },
+    { id: "kl", title: "KL divergence", series: ["policy/kl", "policy/approx_kl"] },
     { id: "entropy", title: "Entropy", series: ["policy/entropy"] },
     { id: "clip", title: "Clip fraction", series: ["policy/clip_fraction"] },
-    { id: "timings", title: "Phase timings (s)", series: ["time/generate", "time/score", "time/update", "time/sync"] },
+    { id: "timings", title: "Phase timings (s)", series: ["time/generate", "time/score", "time/filter", "time/advantages", "time/update", "time/sync"] },
     { id: "lr", title: "Learning rate", series: ["lr"] },
   ];
 
@@ -192,11 +192,18 @@
     return { names, data };
   }
 
+  /** y range: flat series get a sensible band instead of uPlot's 0..100. */
+  function yRange(u, min, max) {
+    if (min === null || max === null) return [0, 1];
+    if (min === max) return min === 0 ? [0, 1] : [min - Math.abs(min) * 0.5, max + Math.abs(max) * 0.5];
+    return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
   function chartOptions(panel, names, width) {
     return {
       width, height: 220,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: yRange } },
       axes: [{ label: "step", size: 36, grid: { stroke: "#eef0f4" }, incrs: STEP_INCRS },
              { size: 64, grid: { stroke: "#eef0f4" }, values: (u, ticks) => ticks.map((t) => fmt(t, 4)) }],
       series: [{ label: "step" }, ...names.map((name, i) => ({
@@ -205,12 +212,30 @@
     };
   }
 
+  /** Every series no fixed panel draws, selectable in the last panel. */
+  function explorerPanel(series) {
+    const shown = new Set(PANELS.flatMap((p) => p.series));
+    const others = Object.keys(series).filter((n) => !shown.has(n)).sort();
+    let select = $("explore-metric");
+    if (!select) {
+      select = el("select", { id: "explore-metric", "aria-label": "metric" });
+      select.addEventListener("change", () => { state.explore = select.value; tick(); });
+    }
+    const have = Array.from(select.options).map((o) => o.value);
+    if (JSON.stringify(have) !== JSON.stringify(others)) {
+      select.replaceChildren(...others.map((n) => el("option", { value: n }, n)));
+    }
+    if (!others.includes(state.explore)) state.explore = others[0];
+    select.value = state.explore || "";
+    return { id: "explore", title: "Other metrics", control: select, series: state.explore ? [state.explore] : [] };
+  }
+
   function renderCharts(series) {
     const grid = $("charts");
-    for (const panel of PANELS) {
+    for (const panel of [...PANELS, explorerPanel(series)]) {
       let box = grid.querySelector(`[data-panel="${panel.id}"]`);
       if (!box) {
-        box = el("div", { class: "chart", dataset: { panel: panel.id } }, el("h3", {}, panel.title), el("div", { class: "plot" }));
+        box = el("div", { class: "chart", dataset: { panel: panel.id } }, el("h3", {}, panel.title, panel.control || null), el("div", { class: "plot" }));
         grid.append(box);
       }
       const plot = box.querySelector(".plot");

@@ -101,6 +101,10 @@ def test_job_page_draws_curves_and_escapes_samples(page: Any, base_url: str) -> 
     assert page.locator("[data-panel='timings']").get_attribute("data-series") == (
         "time/generate,time/score,time/update,time/sync"
     )
+    # Metrics without a panel of their own are one click away.
+    assert page.locator("#explore-metric option").all_inner_texts() == ["policy/grad_norm"]
+    assert page.locator("[data-panel='explore']").get_attribute("data-points") == str(STEPS)
+    assert not page.locator("#job-actions").is_visible()  # the local backend is read-only
     # The hostile response is shown as text and never runs.
     page.wait_for_selector("#samples .sample")
     assert page.locator("#samples pre.response").first.inner_text() == HOSTILE

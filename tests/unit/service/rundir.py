@@ -44,6 +44,7 @@ def metrics_row(step: int) -> dict[str, Any]:
         "time/update": 0.8,
         "time/sync": 0.05,
         "lr": 1e-6,
+        "policy/grad_norm": 0.5 + 0.01 * step,
     }
 
 
