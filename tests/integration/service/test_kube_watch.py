@@ -117,3 +117,41 @@ async def test_large_objects_pass_through_the_watch(kmock: Any, tmp_path: Path) 
         assert _lists(kmock) == 1  # it came by the watch, not by a relist after a broken stream
     finally:
         await backend.stop()
+
+
+async def test_what_the_sink_writes_the_service_shows(kmock: Any, tmp_path: Path) -> None:
+    from eureka_trainer.config.status import Progress, Sample
+    from eureka_trainer.reporting.kube import KubeStatusSink
+
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "ns", "trained"] = _job("trained")
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    backend = KubeBackend(KubeClient(config))
+    await backend.start()
+    sink = KubeStatusSink("trained", "ns", config=config, min_interval=0.0, background=False)
+
+    def train() -> None:
+        sink.started(30)
+        for step in range(1, 31):
+            response = "Wait, let me verify. 4" if step > 15 else "4"
+            sample = Sample(step=step, prompt="2+2?", response=response, answer="4")
+            sink.report(
+                Progress(step=step, total_steps=30), {"reward/accuracy": step / 30}, [sample]
+            )
+        sink.finished("Succeeded")
+
+    try:
+        await asyncio.to_thread(train)
+        deadline = time.monotonic() + 5
+        while (await backend.list_jobs())[0].step != 30:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        metrics = await backend.get_metrics("ns", "trained")
+        assert metrics.series["reward/accuracy"].steps == list(range(1, 31))
+        rate = metrics.series["reflection/rate"]
+        assert rate.steps == list(range(1, 31))  # every patch's samples were seen once
+        assert rate.values == [0.0] * 15 + [1.0] * 15
+        samples = (await backend.get_samples("ns", "trained")).samples
+        assert [s["step"] for s in samples] == [30, 29, 28, 27]
+    finally:
+        await backend.stop()
