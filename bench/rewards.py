@@ -5,7 +5,8 @@
 Generates `n` (response, gold) pairs deterministically: prompts with 8 samples each (as an RL
 step scores them), mixed answer forms (integers, decimals, fractions, roots, polynomials,
 intervals, option letters, missing or unclosed tags), and 1% adversarial responses (deep
-nesting, megabyte strings, power towers and huge powers that hang sympy).
+nesting, megabyte strings, power towers, huge powers and factorials, and two shapes that pass
+Eureka's guards but still hang sympy, so its timeout path runs too).
 
 Both sides get the same pairs in one run:
 - eureka: `BatchScorer` (worker processes, hard 5 s per-sample timeout, fast paths), scored in
@@ -174,6 +175,9 @@ def adversarial(rng: random.Random) -> tuple[str, str]:
         "huge_factorial": f"$(10^{{{rng.randint(9, 12)}}})!$",
         "nested_boxed": "\\boxed{" * 3000 + "1" + "}" * 3000,
         "unclosed_tags": "<answer><think>" * 20_000,
+        # These two pass Eureka's guards and hang sympy: its per-sample timeout ends them.
+        "poly_power": f"$(x+1)^{{{rng.randint(4000, 6000)}}}$",
+        "root_huge": f"$\\sqrt[7]{{2^{{{rng.randint(90000, 99999)}}}+1}}$",
     }[kind]
     return _tagged(rng, body), f"adversarial:{kind}"
 

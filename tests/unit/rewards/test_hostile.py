@@ -28,9 +28,13 @@ HOSTILE = {
     "power tower": "<answer>$10^{10^{10^{10}}}$</answer>",
     "brace-less tower": "<answer>$2^2^2^2^2^2$</answer>",
     "python power": "<answer>9**9**9**9</answer>",
-    "huge power": "<answer>$10^{10^{10}}$</answer>",  # passes the guards: the timeout ends it
+    "huge power": "<answer>$10^{10^{10}}$</answer>",
     "huge factorial": "<answer>$(10^{10})!$</answer>",
     "huge exponent": "<answer>$10^{10000000}$</answer>",
+    # These pass the guards and hang sympy: the timeout ends them.
+    "polynomial power": "<answer>$(x+1)^{5000}$</answer>",
+    "sine of a huge number": "<answer>$\\sin(10^{90000})$</answer>",
+    "root of a huge number": "<answer>$\\sqrt[7]{2^{99999}+1}$</answer>",
     "null bytes": "<answer>\x00\x00$\\frac{\x00}{}$</answer>",
     "lone surrogate": "<answer>\ud800 $1$</answer>",
 }
@@ -55,7 +59,9 @@ def test_worker_threads_within_timeout() -> None:
 
     The inputs are new to this process (verdicts are remembered), so each one really hangs.
     """
-    names = [f"$10^{{10^{{{k}}}}}$" for k in (13, 14)] + [f"$({k}^{{10}})!$" for k in (17, 19)]
+    names = [f"$(x+1)^{{{k}}}$" for k in (5001, 5002)] + [
+        f"$\\sin(10^{{{k}}})$" for k in (90001, 90002)
+    ]
     results: dict[str, tuple[float, float]] = {}
 
     def work(name: str) -> None:
@@ -84,7 +90,7 @@ def test_correct_answer_in_a_thread() -> None:
 
 
 def test_timeout_is_reported() -> None:
-    result = accuracy_details("<answer>$10^{10^{15}}$</answer>", "2", timeout=TIMEOUT)
+    result = accuracy_details("<answer>$(x+1)^{4999}$</answer>", "2", timeout=TIMEOUT)
     assert (result.score, result.timed_out, result.path) == (0.0, True, "timeout")
     assert result.gold_parsed  # the gold parsed; the answer hung
 

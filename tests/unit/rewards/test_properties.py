@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from eureka_trainer.rewards import accuracy_details, format_reward, repetition_penalty
 from eureka_trainer.rewards.accuracy import ScoreCache, plan
-from eureka_trainer.rewards.extract import extract_answer, refusal
+from eureka_trainer.rewards.extract import extract_answer
+from eureka_trainer.rewards.guards import refusal
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,7 +14,7 @@ from eureka_trainer.rewards import BatchScorer
 pytestmark = pytest.mark.timeout(120)
 
 GOOD = "<think>t</think><answer>$\\frac{1}{2}$</answer>"
-HANG = "<think>t</think><answer>$10^{10^{10}}$</answer>"
+HANG = "<think>t</think><answer>$(x+1)^{6000}$</answer>"  # passes the guards, hangs sympy
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,8 @@ from math_verify import (  # heavy (sympy): imported only in workers and the for
     verify,
 )
 
-from eureka_trainer.rewards.extract import normalize, refusal
+from eureka_trainer.rewards.extract import normalize
+from eureka_trainer.rewards.guards import refusal
 
 Job = tuple[int, str, str]
 

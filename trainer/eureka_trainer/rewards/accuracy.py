@@ -4,7 +4,7 @@ Order of decision for one (response, gold) pair, cheapest first:
 
 1. a multiple-choice gold (`B`, `(B)`): the answer must name that letter and no other option;
 2. a gold answer already known not to parse: 0, and the sample is marked invalid;
-3. no answer found, or an answer too hostile for sympy (`extract.refusal`): 0;
+3. no answer found, or an answer too hostile for sympy (`guards.refusal`): 0;
 4. exact string match (after stripping whitespace and `$..$`), then plain-number comparison;
 5. otherwise math-verify `parse` + `verify` in a worker process, killed at the deadline.
 
@@ -27,8 +27,8 @@ from eureka_trainer.rewards.extract import (
     extract_answer,
     normalize,
     numeric_decision,
-    refusal,
 )
+from eureka_trainer.rewards.guards import refusal
 from eureka_trainer.rewards.pool import Job, Outcome, WorkerPool, shared_pool
 
 

@@ -1,4 +1,4 @@
-"""Pure string work for the accuracy reward: answer extraction, cheap decisions and input guards.
+"""Pure string work for the accuracy reward: answer extraction and cheap decisions.
 
 Everything here runs in the caller's process in linear time (no regex backtracking on the
 response, no sympy), so a megabyte response costs milliseconds. Only what these functions
@@ -18,12 +18,6 @@ ANSWER_CLOSE = "</answer>"
 
 #: Option letters of a multiple-choice gold answer. Stops at H: "I" is an English word.
 CHOICE_LETTERS = "ABCDEFGH"
-
-#: Guards: inputs beyond these never reach sympy (they are refused: score 0, counted). Each bound
-#: is far above any real answer and far below what makes latex2sympy/sympy hang or eat memory.
-MAX_ANSWER_CHARS = 50_000
-MAX_NESTING = 32
-MAX_POWER_DEPTH = 3
 
 _BOXED = re.compile(r"\\boxed\s*\{")
 _CHOICE_GOLD = re.compile(r"^\(?([A-H])\)?\.?$")
@@ -148,87 +142,3 @@ def choice_correct(letter: str, answer: str) -> bool:
     """
     named = set(_CHOICE_IN_TEXT.findall(answer))
     return named == {letter}
-
-
-def refusal(text: str) -> str | None:
-    """Why a string must not reach sympy, or None when it may.
-
-    Reasons: longer than MAX_ANSWER_CHARS, brackets nested deeper than MAX_NESTING (`\\frac`
-    towers, deep parentheses), or a power tower at least MAX_POWER_DEPTH high
-    (`10^{10^{10^{10}}}`), all known to hang latex2sympy/sympy for seconds to forever.
-
-    >>> refusal("10^{10^{10^{10}}}")
-    'power tower 3 deep'
-    >>> refusal("\\\\frac{1}{2}") is None
-    True
-    """
-    if len(text) > MAX_ANSWER_CHARS:
-        return f"{len(text)} characters"
-    nesting, powers = _depths(text)
-    if nesting > MAX_NESTING:
-        return f"brackets nested {nesting} deep"
-    if powers >= MAX_POWER_DEPTH:
-        return f"power tower {powers} deep"
-    return None
-
-
-def _depths(text: str) -> tuple[int, int]:
-    """(max bracket nesting, max power-tower height) in one linear pass.
-
-    `a^{b^{c}}` is 2 high (the second `^` sits inside an exponent); a brace-less chain
-    `2^2^2` or `2**2**2` counts each link; `x^2 + y^2` is 1 high.
-    """
-    stack: list[bool] = []  # per open bracket: does it open an exponent?
-    powers_open = 0
-    max_nesting = max_powers = 0
-    chain = 0  # links of the current brace-less chain
-    i, n = 0, len(text)
-    while i < n:
-        width = _caret_width(text, i)
-        if width:
-            chain += 1
-            max_powers = max(max_powers, powers_open + chain)
-            i += width
-            if i < n and text[i] in "{(":
-                stack.append(True)
-                powers_open += 1
-                max_nesting = max(max_nesting, len(stack))
-                chain = 0
-                i += 1
-                continue
-            i = _skip_token(text, i)
-            if not _caret_width(text, i):
-                chain = 0
-            continue
-        ch = text[i]
-        if ch in "{([":
-            stack.append(False)
-            max_nesting = max(max_nesting, len(stack))
-        elif ch in "})]" and stack and stack.pop():
-            powers_open -= 1
-        i += 1
-    return max_nesting, max_powers
-
-
-def _caret_width(text: str, i: int) -> int:
-    """1 for `^`, 2 for `**`, 0 when no power operator starts at i."""
-    if text.startswith("^", i):
-        return 1
-    return 2 if text.startswith("**", i) else 0
-
-
-def _skip_token(text: str, i: int) -> int:
-    """Index after one brace-less exponent: spaces, then a `\\command`, digit run or one char."""
-    n = len(text)
-    while i < n and text[i] == " ":
-        i += 1
-    if i < n and text[i] == "\\":
-        i += 1
-        while i < n and text[i].isalpha():
-            i += 1
-        return i
-    if i < n and text[i].isdigit():
-        while i < n and (text[i].isdigit() or text[i] == "."):
-            i += 1
-        return i
-    return min(i + 1, n)

@@ -108,8 +108,8 @@ class WorkerPool:
         self.size = size
         self.memory_limit = memory_limit
         self.replaced = 0
-        self.boot_failures = 0  # consecutive workers that died before reporting ready
         """Workers killed (timeout) or found dead (crash) and replaced, over the pool's life."""
+        self.boot_failures = 0  # consecutive workers that died before reporting ready
         self._lock = threading.Lock()
         self._closed = False
         self._idle: list[_Worker] = [_spawn(memory_limit) for _ in range(size)]
@@ -158,7 +158,8 @@ class WorkerPool:
 
     def _replace(self, worker: _Worker) -> _Worker:
         worker.kill()
-        self.replaced += 1
+        with self._lock:
+            self.replaced += 1
         return _spawn(self.memory_limit)
 
 
