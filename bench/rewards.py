@@ -163,6 +163,8 @@ def adversarial(rng: random.Random) -> tuple[str, str]:
             "huge_factorial",
             "nested_boxed",
             "unclosed_tags",
+            "poly_power",
+            "root_huge",
         ]
     )
     body = {
