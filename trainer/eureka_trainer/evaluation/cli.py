@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reward-workers",
         type=int,
         default=0,
-        help="math-verify worker processes (0: a shared pool of two)",
+        help="math-verify worker processes (0: one per CPU core)",
     )
     gen = parser.add_argument_group("generation (with --model)")
     gen.add_argument(
@@ -141,14 +141,14 @@ def _rescore(args: argparse.Namespace) -> dict[str, Any]:
     golds = read_gold(args.data)
     joined = join(golds, read_predictions(args.predictions))
     with EvalScorer(template, timeout=args.timeout, workers=args.reward_workers) as scorer:
-        records, paths = score_pairs(joined.pairs, scorer)
+        records, timeouts = score_pairs(joined.pairs, scorer)
     summary = {
         "mode": "rescore",
         "predictions": str(args.predictions),
         "data": [str(d) for d in args.data],
         "template": template.name,
         **summarize(records),
-        "timeouts": paths["timeout"],
+        "timeouts": timeouts,
         **rescore_summary_extras(joined),
     }
     write_outputs(args.output, records, summary)

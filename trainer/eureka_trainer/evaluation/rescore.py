@@ -8,7 +8,7 @@ are reported, not guessed: the accuracy is over the records present on both side
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,9 +95,9 @@ def score_pairs(
     *,
     prompts: Sequence[str] | None = None,
     finish_reasons: Sequence[Sequence[str]] | None = None,
-) -> tuple[list[ScoredRecord], Counter[str]]:
-    """One `ScoredRecord` per (gold, responses) pair, all responses scored in one batch, and how
-    many responses each decision path took (`timeout` counts the ones that hit the deadline)."""
+) -> tuple[list[ScoredRecord], int]:
+    """One `ScoredRecord` per (gold, responses) pair, all responses scored in one batch, and the
+    number of responses that hit the scoring deadline."""
     flat = [r for _, responses in pairs for r in responses]
     answers = [g.answer for g, responses in pairs for _ in responses]
     scores = scorer.score(flat, answers)
@@ -118,7 +118,7 @@ def score_pairs(
                 prompt=prompts[i] if prompts else "",
             )
         )
-    return records, scores.paths
+    return records, scores.timeouts
 
 
 def rescore_summary_extras(joined: Joined) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def evaluate(
     generated = time.perf_counter()
     pairs = [(item.gold, responses) for item, responses in zip(items, texts, strict=True)]
     prompts = [r.text for r in requests]
-    records, paths = score_pairs(pairs, scorer, prompts=prompts, finish_reasons=reasons)
+    records, timeouts = score_pairs(pairs, scorer, prompts=prompts, finish_reasons=reasons)
     scored = time.perf_counter()
     summary = {
         "template": settings.template,
@@ -152,12 +152,12 @@ def evaluate(
         "temperature": settings.temperature,
         "max_new_tokens": settings.max_new_tokens,
         **summarize(records),
-        "timeouts": paths["timeout"],
+        "timeouts": timeouts,
         "truncated_responses": sum(r == "length" for rs in reasons for r in rs),
     }
     seconds = {"generate": generated - started, "score": scored - generated}
     metrics = flat_metrics(summary)
-    metrics["eval/timeouts"] = float(paths["timeout"])
+    metrics["eval/timeouts"] = float(timeouts)
     metrics["eval/truncated_fraction"] = summary["truncated_responses"] / max(
         1, len(records) * settings.samples
     )

@@ -7,31 +7,25 @@ A gold answer that does not parse is reported per record, never scored as right.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from eureka_trainer.config.spec import RewardSpec, RewardsSpec
 from eureka_trainer.evaluation.templates import Template
-from eureka_trainer.rewards.accuracy import AccuracyScorer, GoldCache
+from eureka_trainer.rewards import BatchScorer
 from eureka_trainer.rewards.extract import extract_answer, last_boxed
-from eureka_trainer.rewards.pool import WorkerPool, shared_pool
 
 
 @dataclass
 class AnswerScores:
     """Per response: `correct` [N] in {0, 1}, `extracted` [N] answer text, `gold_parsed` [N];
-    `paths` counts how each was decided (`exact`, `math_verify`, `timeout` ...)."""
+    `timeouts`: responses whose math-verify check passed the deadline (scored 0)."""
 
     correct: list[float]
     extracted: list[str | None]
     gold_parsed: list[bool]
-    paths: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def timeouts(self) -> int:
-        """Responses whose math-verify check passed the deadline (scored 0)."""
-        return self.paths["timeout"]
+    timeouts: int = 0
 
 
 def displayed_answer(response: str, template: Template) -> str | None:
@@ -49,39 +43,38 @@ def displayed_answer(response: str, template: Template) -> str | None:
 
 
 class EvalScorer:
-    """Scores (response, gold) pairs for one template; owns a worker pool unless given one.
+    """Scores (response, gold) pairs for one template with the training `BatchScorer`, reduced
+    to its accuracy component (the template's reward mode; its workers, its hard timeout).
 
-    `workers` 0 shares the process-wide pool of `eureka_trainer.rewards` (two workers).
+    `workers` 0: one math-verify worker process per CPU core, as in training.
     """
 
-    def __init__(
-        self,
-        template: Template,
-        *,
-        timeout: float = 5.0,
-        workers: int = 0,
-        pool: WorkerPool | None = None,
-    ) -> None:
+    def __init__(self, template: Template, *, timeout: float = 5.0, workers: int = 0) -> None:
         self.template = template
-        self._owned = pool is None and workers > 0
-        self.pool = pool or (WorkerPool(workers) if workers > 0 else shared_pool())
         mode: Any = template.reward_mode
-        self._scorer = AccuracyScorer(self.pool, mode, timeout, GoldCache())
+        spec = RewardsSpec(
+            mode=mode,
+            components=[RewardSpec(name="accuracy", weight=1.0)],
+            timeout_seconds=timeout,
+            workers=workers,
+        )
+        self._scorer = BatchScorer(spec)
 
     def score(self, responses: Sequence[str], answers: Sequence[str]) -> AnswerScores:
         """Scores of `responses[i]` against `answers[i]` [N], in order."""
-        results = self._scorer.score(responses, answers)
+        if not responses:
+            return AnswerScores([], [], [])
+        batch = self._scorer.score(responses, answers)
         return AnswerScores(
-            correct=[r.score for r in results],
+            correct=list(batch.components["accuracy"]),
             extracted=[displayed_answer(r, self.template) for r in responses],
-            gold_parsed=[r.gold_parsed for r in results],
-            paths=Counter(r.path for r in results),
+            gold_parsed=list(batch.valid),
+            timeouts=int(batch.metrics.get("reward/timeouts", 0)),
         )
 
     def close(self) -> None:
-        """Stop the workers this scorer started (a shared pool stays)."""
-        if self._owned:
-            self.pool.close()
+        """Stop the scorer's worker processes."""
+        self._scorer.close()
 
     def __enter__(self) -> EvalScorer:
         return self
