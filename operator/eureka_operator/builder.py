@@ -106,8 +106,18 @@ def spec_document(job: RLJob, ns: str) -> Obj:
     }
 
 
+# libyaml when available: the pure-Python emitter costs milliseconds per job.
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def dump_spec(doc: Obj) -> str:
+    """The ConfigMap's `rljob.yaml` text."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
+
+
 def build_configmap(job: RLJob, ns: str, names: Names) -> Obj:
-    text = yaml.safe_dump(spec_document(job, ns), sort_keys=False)
+    text = dump_spec(spec_document(job, ns))
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -366,7 +376,7 @@ def applied_spec(configmap: Mapping[str, Any]) -> Obj | None:
     if not isinstance(text, str):
         return None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return None
     spec = doc.get("spec") if isinstance(doc, dict) else None

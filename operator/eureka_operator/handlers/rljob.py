@@ -7,10 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import yaml
 
 from eureka_operator import metrics
-from eureka_operator.builder import SPEC_KEY, applied_spec, build_objects, spec_document
+from eureka_operator.builder import (
+    SPEC_KEY,
+    applied_spec,
+    build_objects,
+    dump_spec,
+    spec_document,
+)
 from eureka_operator.handlers.common import (
     RLJOBS,
     Key,
@@ -127,7 +132,7 @@ async def ensure_children(
             )
         if plan.applied_spec != applied:
             doc = {**spec_document(job, namespace), "spec": plan.applied_spec}
-            data = {"data": {SPEC_KEY: yaml.safe_dump(doc, sort_keys=False)}}
+            data = {"data": {SPEC_KEY: dump_spec(doc)}}
             await state.kube.patch("ConfigMap", namespace, configmap["metadata"]["name"], data)
         refused = CondUpdate("True", plan.reason, refusal_message(plan)) if plan.refused else None
         conds["SpecChangeRefused"] = refused

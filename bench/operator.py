@@ -1,0 +1,171 @@
+"""Operator benchmark: 500 RLJobs created at once against the API emulator.
+
+    .venv/bin/python bench/operator.py [--jobs 500]
+
+The emulator (kmock, extended: tests/integration/operator/emulator.py) runs in this process; the
+operator runs as `eureka operator` in a subprocess, as in production, so its peak memory
+(VmHWM) is its own. Reported: time until every RayJob exists, create-to-RayJob latency p50/p99
+(both timestamps taken by the emulator when the requests arrive), and the operator's peak RSS.
+Goals: all within 60 s, p50 <= 0.5 s, peak <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import kmock
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.integration.operator.emulator import Emulator, kubeconfig, register_all  # noqa: E402
+
+from eureka_operator.crd import build_crd  # noqa: E402
+
+NS = "bench"
+GOALS = {"all_rayjobs_s": 60.0, "p50_s": 0.5, "peak_mb": 200.0}
+
+
+class TimedEmulator(Emulator):
+    """Records when each RLJob and RayJob creation request arrives."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arrived: dict[tuple[str, str], float] = {}
+
+    async def _handle(self, request: Any) -> Any:
+        if request.action == kmock.action.CREATE and request.resource is not None:
+            name = (request.data or {}).get("metadata", {}).get("name")
+            if request.resource.plural in ("rljobs", "rayjobs") and name:
+                self.arrived.setdefault((request.resource.plural, name), time.perf_counter())
+        return await super()._handle(request)
+
+
+def rljob(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "eureka.dev/v1alpha1",
+        "kind": "RLJob",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "model": {"name": "Qwen/Qwen2.5-VL-7B-Instruct"},
+            "data": {"trainFiles": ["/data/train.jsonl"]},
+            "resources": {"workers": {"gpus": 8}},
+        },
+    }
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def bench(jobs: int, timeout: float) -> dict[str, Any]:
+    async with TimedEmulator() as emu, kmock.Server(emu) as server:
+        register_all(emu, build_crd())
+        tmp = Path(tempfile.mkdtemp())
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig(tmp / "kubeconfig", str(server.url).rstrip("/"))),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "eureka_operator.cli",
+            "operator",
+            "--standalone",
+            "--metrics-port",
+            "0",
+        ]
+        cmd += ["--verbose"] if os.environ.get("BENCH_VERBOSE") else []
+        log = (tmp / "operator.log").open("w")
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            # Wait until the operator watches RLJobs (its first LIST/WATCH request).
+            deadline = time.monotonic() + 60
+            while not any(r.resource is not None and r.resource.plural == "rljobs" for r in emu):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"operator did not start; see {tmp / 'operator.log'}")
+                await asyncio.sleep(0.05)
+            names = [f"job-{i:04d}" for i in range(jobs)]
+            operator_cpu0, emulator_cpu0 = cpu_seconds(proc.pid), time.process_time()
+            start = time.perf_counter()
+
+            async def create(name: str) -> None:
+                path = f"/apis/eureka.dev/v1alpha1/namespaces/{NS}/rljobs"
+                async with emu.post(path, json=rljob(name)) as resp:
+                    assert resp.status == 200, await resp.text()
+
+            await asyncio.gather(*(create(n) for n in names))
+            created_s = time.perf_counter() - start
+            while sum(("rayjobs", n) in emu.arrived for n in names) < jobs:
+                if time.perf_counter() - start > timeout or proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.02)
+            done = [n for n in names if ("rayjobs", n) in emu.arrived]
+            latencies = [emu.arrived[("rayjobs", n)] - emu.arrived[("rljobs", n)] for n in done]
+            last = max(emu.arrived[("rayjobs", n)] for n in done) - start if done else float("nan")
+            peak = peak_rss_mb(proc.pid)
+            operator_cpu = cpu_seconds(proc.pid) - operator_cpu0
+            emulator_cpu = time.process_time() - emulator_cpu0
+        finally:
+            proc.terminate()
+            try:  # kopf shuts down gracefully only while the emulator (this loop) still serves
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"operator log: {tmp / 'operator.log'}", file=sys.stderr)
+            log.close()
+    return {
+        "jobs": jobs,
+        "rayjobs": len(done),
+        "create_requests_s": round(created_s, 2),
+        "all_rayjobs_s": round(last, 2),
+        "p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
+        "peak_mb": round(peak, 1),
+        # Where the time went: both processes share this machine's cores.
+        "operator_cpu_s": round(operator_cpu, 1),
+        "emulator_cpu_s": round(emulator_cpu, 1),
+        "cores": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=180.0)
+    args = parser.parse_args()
+    result = asyncio.run(bench(args.jobs, args.timeout))
+    met = {k: result[k] is not None and result[k] <= goal for k, goal in GOALS.items()}
+    met["all"] = result["rayjobs"] == result["jobs"]
+    print(json.dumps({**result, "goals": GOALS, "met": met}, indent=2))
+    return 0 if all(met.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
