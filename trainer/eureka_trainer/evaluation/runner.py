@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from eureka_trainer.backends import Completion, GenerationRequest, RolloutEngine, SamplingConfig
 from eureka_trainer.evaluation.datasets import EvalItem, read_items
 from eureka_trainer.evaluation.metrics import ScoredRecord, flat_metrics, summarize
+from eureka_trainer.evaluation.report import write_outputs
 from eureka_trainer.evaluation.rescore import score_pairs
 from eureka_trainer.evaluation.scoring import EvalScorer
 from eureka_trainer.evaluation.templates import Template, get_template
@@ -181,13 +182,18 @@ class Evaluator:
         interval_steps: int = 0,
         timeout: float = 5.0,
         workers: int = 0,
+        shared_scorer: Any = None,
+        output_dir: str | Path | None = None,
     ) -> None:
         self.items = list(items)
         self.requests = list(requests)
         self.settings = settings
         self.interval_steps = interval_steps
         self.template: Template = get_template(settings.template)
-        self.scorer = EvalScorer(self.template, timeout=timeout, workers=workers)
+        self.scorer = EvalScorer(
+            self.template, timeout=timeout, workers=workers, shared=shared_scorer
+        )
+        self.output_dir = Path(output_dir) if output_dir is not None else None
         self.last_step: int | None = None
 
     @classmethod
@@ -198,12 +204,17 @@ class Evaluator:
         *,
         eval_files: Sequence[str] | None = None,
         image_root: str | Path | None = None,
+        shared_scorer: Any = None,
+        output_dir: str | Path | None = None,
     ) -> Evaluator | None:
         """The evaluator of a job, or None when it has no eval files.
 
         `eval_files`: `spec.data.evalFiles` with the demo's reserved names already resolved
-        (the driver resolves them like the train files). Bad eval records raise `EvalDataError`
-        (every one named) before training starts.
+        (the driver resolves them like the train files). `shared_scorer`: the training
+        `BatchScorer`, reused when it reads answers in the template's mode. `output_dir`: each
+        evaluation's `samples.jsonl` / `summary.json` / `predictions.jsonl` go to
+        `<output_dir>/step-<N>/` (the run directory's `eval/`). Bad eval records raise
+        `EvalDataError` (every one named) before training starts.
         """
         files = list(eval_files if eval_files is not None else spec.data.eval_files)
         if not files:
@@ -233,6 +244,8 @@ class Evaluator:
             interval_steps=ev.interval_steps,
             timeout=spec.rewards.timeout_seconds,
             workers=spec.rewards.workers,
+            shared_scorer=shared_scorer,
+            output_dir=output_dir,
         )
 
     def due(self, step: int, *, final: bool = False) -> bool:
@@ -249,6 +262,9 @@ class Evaluator:
         if step is not None:
             self.last_step = step
             result.summary["step"] = step
+        if self.output_dir is not None:
+            name = f"step-{step:08d}" if step is not None else "latest"
+            write_outputs(self.output_dir / name, result.records, result.summary)
         return result
 
     def close(self) -> None:

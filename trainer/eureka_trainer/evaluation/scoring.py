@@ -46,25 +46,41 @@ class EvalScorer:
     """Scores (response, gold) pairs for one template with the training `BatchScorer`, reduced
     to its accuracy component (the template's reward mode; its workers, its hard timeout).
 
-    `workers` 0: one math-verify worker process per CPU core, as in training.
+    `shared`: a running `BatchScorer` (the training one) reused when it scores accuracy in the
+    template's mode, so evaluation during training starts no second pool of math-verify
+    workers. Otherwise a scorer of its own starts on first use with `workers` processes (0:
+    one per CPU core, as in training).
     """
 
-    def __init__(self, template: Template, *, timeout: float = 5.0, workers: int = 0) -> None:
+    def __init__(
+        self,
+        template: Template,
+        *,
+        timeout: float = 5.0,
+        workers: int = 0,
+        shared: BatchScorer | None = None,
+    ) -> None:
         self.template = template
         mode: Any = template.reward_mode
-        spec = RewardsSpec(
+        self.spec = RewardsSpec(
             mode=mode,
             components=[RewardSpec(name="accuracy", weight=1.0)],
             timeout_seconds=timeout,
             workers=workers,
         )
-        self._scorer = BatchScorer(spec)
+        self._shared = shared if shared is not None and _scores_accuracy(shared, mode) else None
+        self._own: BatchScorer | None = None
+
+    @property
+    def reuses_training_scorer(self) -> bool:
+        """True when scoring goes through the shared (training) scorer."""
+        return self._shared is not None
 
     def score(self, responses: Sequence[str], answers: Sequence[str]) -> AnswerScores:
         """Scores of `responses[i]` against `answers[i]` [N], in order."""
         if not responses:
             return AnswerScores([], [], [])
-        batch = self._scorer.score(responses, answers)
+        batch = self._scorer().score(responses, answers)
         return AnswerScores(
             correct=list(batch.components["accuracy"]),
             extracted=[displayed_answer(r, self.template) for r in responses],
@@ -72,12 +88,27 @@ class EvalScorer:
             timeouts=int(batch.metrics.get("reward/timeouts", 0)),
         )
 
+    def _scorer(self) -> BatchScorer:
+        if self._shared is not None:
+            return self._shared
+        if self._own is None:
+            self._own = BatchScorer(self.spec)
+        return self._own
+
     def close(self) -> None:
-        """Stop the scorer's worker processes."""
-        self._scorer.close()
+        """Stop the worker processes this scorer started (a shared scorer stays)."""
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
     def __enter__(self) -> EvalScorer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _scores_accuracy(scorer: BatchScorer, mode: str) -> bool:
+    """The scorer has the accuracy component and reads answers in `mode`."""
+    spec = scorer.spec
+    return spec.mode == mode and any(c.name == "accuracy" for c in spec.components)
