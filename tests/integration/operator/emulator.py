@@ -113,7 +113,7 @@ class Emulator(k8s.KubernetesEmulator):
         )
         key = (res, namespace, name)
         async with self._lock:
-            obj = self._objects.get(key)
+            obj = self._objects[key] if key in self._objects else None  # noqa: SIM401 (no .get)
             exists = obj is not None and not obj.deleted
             if action == enums.action.CREATE:
                 if exists:
