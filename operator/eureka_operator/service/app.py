@@ -25,6 +25,7 @@ from eureka_operator.service.backend import (
     JobDetail,
     JobSummary,
     Metrics,
+    ReadOnly,
     Samples,
     Series,
 )
@@ -87,6 +88,7 @@ def create_app(
     authorizer: Authorizer,
     *,
     protect_reads: bool = False,
+    read_only: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The ASGI app: API under /api, dashboard at /, OpenAPI at /api/openapi.json."""
@@ -123,14 +125,18 @@ def create_app(
             user = await caller(request)
             await authorizer.authorize(user, "get" if namespace else "list", namespace or "", None)
 
+    def writes_allowed() -> None:
+        if read_only:
+            raise ReadOnly("writes are disabled on this job service (it runs with --read-only)")
+
     async def may_write(request: Request, verb: str, namespace: str, name: str | None) -> None:
+        writes_allowed()
         await authorizer.authorize(await caller(request), verb, namespace, name)
 
     @app.get("/api", response_model=ServiceInfo, tags=["service"])
     async def info() -> ServiceInfo:
-        return ServiceInfo(
-            backend=backend.kind, writable=backend.writable, protect_reads=protect_reads
-        )
+        writable = backend.writable and not read_only
+        return ServiceInfo(backend=backend.kind, writable=writable, protect_reads=protect_reads)
 
     @app.get("/api/jobs", response_model=list[JobSummary], tags=["jobs"])
     async def list_jobs(request: Request) -> list[JobSummary]:
@@ -168,6 +174,7 @@ def create_app(
         },
     )
     async def create_job(request: Request) -> Any:
+        writes_allowed()
         user = await caller(request)  # authenticate before reading anything
         text = await _read_text(request, max_body_bytes)
         try:

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--protect-reads", action="store_true", help="require a bearer token for reads too"
     )
     parser.add_argument(
+        "--read-only", action="store_true", help="refuse every write (405), whoever asks"
+    )
+    parser.add_argument(
         "--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="largest request body accepted"
     )
     parser.add_argument(
@@ -105,7 +108,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"eureka serve: {err}", file=sys.stderr)
         return 2
     app = create_app(
-        backend, authorizer, protect_reads=args.protect_reads, max_body_bytes=args.max_body_bytes
+        backend,
+        authorizer,
+        protect_reads=args.protect_reads,
+        read_only=args.read_only,
+        max_body_bytes=args.max_body_bytes,
     )
     source = getattr(backend, "root", None) or "the Kubernetes API"
     host = f"[{args.host}]" if ":" in args.host else args.host

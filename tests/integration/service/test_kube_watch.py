@@ -155,3 +155,27 @@ async def test_what_the_sink_writes_the_service_shows(kmock: Any, tmp_path: Path
         assert [s["step"] for s in samples] == [30, 29, 28, 27]
     finally:
         await backend.stop()
+
+
+async def test_read_only_service_refuses_writes_before_auth(kmock: Any, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from eureka_operator.service.app import create_app
+    from eureka_operator.service.auth import KubeAuth
+
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "ns", "a"] = _job("a")
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    client = KubeClient(config)
+    app = create_app(KubeBackend(client), KubeAuth(client), read_only=True)
+
+    def calls() -> None:
+        with TestClient(app) as http:
+            assert http.get("/api").json()["writable"] is False
+            for method, path in [("POST", "/api/jobs"), ("DELETE", "/api/jobs/ns/a")]:
+                answer = http.request(method, path, headers={"Authorization": "Bearer t"})
+                assert answer.status_code == 405
+                assert "--read-only" in answer.json()["detail"]
+
+    await asyncio.to_thread(calls)
+    assert not [r for r in kmock if r.method == "POST"]  # no TokenReview was even asked
