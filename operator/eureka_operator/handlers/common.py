@@ -46,6 +46,9 @@ class State:
     """Per-process state: the API client, per-job locks, the last status written per job."""
 
     kube: Kube
+    # Reconciles in flight at once. Beyond it, jobs wait in arrival order (FIFO), so a burst of
+    # new RLJobs gets its RayJobs first-come-first-served instead of all of them late.
+    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
     locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     written: dict[Key, Obj] = field(default_factory=dict)
 

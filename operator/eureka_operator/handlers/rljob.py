@@ -63,9 +63,21 @@ async def reconcile(
 ) -> None:
     """The one handler of create, resume (operator start) and spec updates."""
     key = (namespace, name)
+    state = state_of(memo)
+    async with state.gate:
+        await _reconcile(state, body, key, rayjob_idx, pod_idx)
+
+
+async def _reconcile(
+    state: State,
+    body: kopf.Body,
+    key: Key,
+    rayjob_idx: kopf.Index[Key, Obj],
+    pod_idx: kopf.Index[Key, list[PodProblem]],
+) -> None:
     with metrics.timed("rljob"):
         await ensure_children(
-            state_of(memo),
+            state,
             dict(body),
             rljob_entry(body),
             first(rayjob_idx.get(key)),
