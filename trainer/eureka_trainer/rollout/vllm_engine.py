@@ -13,6 +13,11 @@ so, and the driver must then take `old_logprobs` from the learner, not from the 
 Vision special tokens are never sampled: every request carries `allowed_token_ids` = the whole
 model vocabulary minus the config's vision ids (applied before temperature; verified by test).
 
+Images: vLLM 0.32 always expands an image placeholder itself (an already expanded prompt gets
+expanded again, silently misplacing the image features), so each run of `<|image_pad|>` in
+`prompt_ids` is sent as one token with the PIL image, and vLLM's expanded prompt must come back
+equal to `prompt_ids` (else `ImageExpansionMismatch`).
+
 Weights: `load_weights` streams each bucket as safetensors bytes to the worker extension
 (`vllm_worker.EurekaWorkerExtension`), which reloads vLLM's layers in place; then the prefix
 cache and the encoder cache are reset, so no KV or vision embedding of the old weights is
@@ -28,6 +33,8 @@ KV cache comes back with `wake_up()`.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,13 +46,16 @@ from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfi
 log = logging.getLogger(__name__)
 
 WORKER_EXTENSION = "eureka_trainer.rollout.vllm_worker.EurekaWorkerExtension"
-SEED_STRIDE = 1 << 32
-"""Seeds of one call: prompt i gets `seed * SEED_STRIDE + i * n`, its samples +0..n-1 (vLLM
-adds the sample index): distinct across prompts, samples and calls with other seeds."""
+SEED_BITS = 31
+"""torch's CPU generator keeps only the low 32 bits of a seed: request seeds stay below 2**31."""
 
 
 class EngineAsleep(RuntimeError):
     """`generate` was called between `sleep()` and `wake_up()`."""
+
+
+class ImageExpansionMismatch(ValueError):
+    """vLLM's image placeholder expansion differs from the driver's processor."""
 
 
 class IncompleteWeightUpdate(ValueError):
@@ -57,8 +67,12 @@ class IncompleteWeightUpdate(ValueError):
 
 
 def request_seed(seed: int, index: int, n: int) -> int:
-    """The vLLM seed of prompt `index` in a call seeded `seed` with `n` samples per prompt."""
-    return (seed * SEED_STRIDE + index * n) % (1 << 63)
+    """The vLLM seed of prompt `index` in a call seeded `seed` with `n` samples per prompt.
+
+    vLLM seeds sample j with `request_seed + j`; a hash of (seed, index) spreads the prompts
+    (and the calls of successive seeds) over 2**31 so their noise streams do not repeat."""
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % ((1 << SEED_BITS) - n)
 
 
 def allowed_token_ids(vocab_size: int, banned: Iterable[int]) -> list[int] | None:
@@ -125,12 +139,34 @@ def bucket_payload(bucket: WeightBucket) -> bytes:
     return bytes(save(tensors))
 
 
-def prompt_input(request: GenerationRequest) -> dict[str, Any]:
-    """vLLM's token prompt: ids (image placeholders already expanded) plus the PIL images."""
-    prompt: dict[str, Any] = {"prompt_token_ids": list(request.prompt_ids)}
-    if request.images:
-        prompt["multi_modal_data"] = {"image": list(request.images)}
-    return prompt
+def collapse_runs(ids: Sequence[int], token: int | None) -> list[int]:
+    """`ids` with each run of `token` shortened to one: `[a, P, P, P, b] -> [a, P, b]`."""
+    out: list[int] = []
+    for i in ids:
+        if not (i == token and out and out[-1] == token):
+            out.append(i)
+    return out
+
+
+def prompt_input(request: GenerationRequest, image_token: int | None) -> dict[str, Any]:
+    """vLLM's token prompt. vLLM expands each image placeholder itself (from its processing
+    of the PIL images), so the driver's expanded runs go back to one token per image."""
+    if not request.images:
+        return {"prompt_token_ids": list(request.prompt_ids)}
+    return {
+        "prompt_token_ids": collapse_runs(request.prompt_ids, image_token),
+        "multi_modal_data": {"image": list(request.images)},
+    }
+
+
+def check_expansion(index: int, expected: Sequence[int], got: Sequence[int]) -> None:
+    """Raise unless vLLM's expanded prompt is the driver's: both processors must agree on the
+    number of image tokens, or the learner would score other positions than vLLM sampled."""
+    if list(expected) != list(got):
+        raise ImageExpansionMismatch(
+            f"request {index}: vLLM expanded the prompt to {len(got)} tokens, the driver's "
+            f"processor to {len(expected)}; do both load the same processor config?"
+        )
 
 
 def step_logprobs(token_ids: Sequence[int], logprobs: Any) -> list[float]:
@@ -151,6 +187,11 @@ def to_completion(output: Any, decode: Any) -> Completion:
         text=decode(text_ids),
         finish_reason="stop" if stopped else "length",
     )
+
+
+def fill_greedy(samples: list[Completion], n: int) -> list[Completion]:
+    """`n` samples from a greedy run of one (vLLM refuses n > 1 without sampling)."""
+    return samples + [copy.deepcopy(samples[0]) for _ in range(n - len(samples))]
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -202,6 +243,7 @@ class VLLMRolloutEngine:
         self.tokenizer = tokenizer if tokenizer is not None else self.llm.get_tokenizer()
         model_config = self.llm.llm_engine.model_config
         self.banned = vision_token_ids(model_config.hf_config)
+        self.image_token: int | None = getattr(model_config.hf_config, "image_token_id", None)
         self.allowed = allowed_token_ids(model_config.get_vocab_size(), self.banned)
         self.checkpoint = checkpoint_names(model_path)
         self.packed: dict[str, list[str]] = self.llm.collective_rpc("eureka_packed_modules")[0]
@@ -223,18 +265,21 @@ class VLLMRolloutEngine:
             log.warning("top_p < 1: vLLM logprobs are renormalised over the nucleus")
         params = [self._params(sampling, i) for i in range(len(requests))]
         start = time.perf_counter()
-        outputs = self.llm.generate([prompt_input(r) for r in requests], params, use_tqdm=False)
+        prompts = [prompt_input(r, self.image_token) for r in requests]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
         self.timings["generate_s"] = time.perf_counter() - start
-        return [
-            [to_completion(o, self._decode) for o in sorted(out.outputs, key=lambda o: o.index)]
-            for out in outputs
-        ]
+        for i, (request, output) in enumerate(zip(requests, outputs, strict=True)):
+            check_expansion(i, request.prompt_ids, output.prompt_token_ids)
+        return [fill_greedy(self._completions(out), sampling.n) for out in outputs]
+
+    def _completions(self, output: Any) -> list[Completion]:
+        return [to_completion(o, self._decode) for o in sorted(output.outputs, key=_index)]
 
     def _params(self, sampling: SamplingConfig, index: int) -> Any:
         from vllm import SamplingParams
 
         return SamplingParams(
-            n=sampling.n,
+            n=1 if sampling.temperature == 0 else sampling.n,
             max_tokens=sampling.max_new_tokens,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
@@ -297,6 +342,10 @@ class VLLMRolloutEngine:
             log.info("vLLM wake-up requested; no sleep mode on this platform: nothing to restore")
         self.asleep = False
         self.weights_awake = True
+
+
+def _index(output: Any) -> int:
+    return int(output.index)
 
 
 def _option(spec: Any, name: str, default: Any) -> Any:
