@@ -220,9 +220,11 @@ def _explain(phase: str, rayjob: Mapping[str, Any]) -> tuple[str, str]:
     if phase == "Initializing":
         cs = st.get("rayClusterStatus") or {}
         ready, want = cs.get("readyWorkerReplicas", 0), cs.get("desiredWorkerReplicas", "?")
+        state = f", cluster state {cs['state']}" if cs.get("state") else ""
+        detail = f" {cs['reason']}" if cs.get("reason") else ""
         return (
             "RayClusterStarting",
-            f"Ray cluster {cluster} is starting ({ready}/{want} workers ready).",
+            f"Ray cluster {cluster} is starting ({ready}/{want} workers ready{state}).{detail}",
         )
     if phase == "Running":
         return "Running", f"training runs on Ray cluster {cluster}."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 
 from tests.integration.operator.conftest import (
@@ -11,6 +12,7 @@ from tests.integration.operator.conftest import (
     load_example,
     small_rljob,
 )
+from tests.integration.operator.emulator import crd_schema, kuberay_crd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -22,6 +24,9 @@ async def test_create_makes_a_valid_rayjob_and_children(
         load_example("rljob.yaml") | {"metadata": {"name": "mm", "namespace": NS}}
     )
     rayjob = await cluster.wait("RayJob", lambda: cluster.rayjob("mm"))
+    # KubeRay's own CRD schema (the emulator also enforces it on create: see the next test).
+    kuberay = crd_schema(kuberay_crd("ray.io_rayjobs.yaml"), "v1")
+    jsonschema.Draft4Validator(kuberay).validate({k: v for k, v in rayjob.items() if k != "status"})
     uid = cluster.rljob("mm")["metadata"]["uid"]
     assert rayjob["metadata"]["ownerReferences"][0]["uid"] == uid
     groups = {g["groupName"]: g for g in rayjob["spec"]["rayClusterSpec"]["workerGroupSpecs"]}
@@ -35,6 +40,20 @@ async def test_create_makes_a_valid_rayjob_and_children(
     status = cluster.status("mm")
     assert status["rayJobName"] == "mm"
     assert status["observedGeneration"] == 1
+
+
+async def test_the_emulator_refuses_objects_its_crd_schema_refuses(cluster: Cluster) -> None:
+    path = f"/apis/ray.io/v1/namespaces/{NS}/rayjobs"
+    bad = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": {"name": "x"},
+        "spec": {"rayClusterSpec": {"workerGroupSpecs": [{"groupName": "w"}]}},
+    }
+    async with cluster.emu.request("post", path, json=bad) as resp:
+        assert resp.status == 422
+        message = (await resp.json())["message"]
+    assert message.startswith("RayJob is invalid: spec.rayClusterSpec") and "required" in message
 
 
 async def test_rayjob_status_drives_phase_conditions_and_events(

@@ -49,6 +49,22 @@ def test_rayjob_states_map_to_one_phase(deployment: str, job: str, phase: str) -
     assert rayjob_phase(rayjob(deployment, job)) == phase
 
 
+def test_ray_cluster_state_is_reported_while_starting() -> None:
+    cluster = {
+        "readyWorkerReplicas": 1,
+        "desiredWorkerReplicas": 2,
+        "state": "pending",
+        "reason": "quota",
+    }
+    observed = derive(rayjob("Initializing", rayClusterName="c1", rayClusterStatus=cluster))
+    assert observed.reason == "RayClusterStarting"
+    assert (
+        "c1" in observed.message
+        and "1/2 workers" in observed.message
+        and "quota" in observed.message
+    )
+
+
 def test_failures_tell_the_user_what_to_do() -> None:
     observed = derive(rayjob("Failed", reason="DeadlineExceeded", message="too slow"))
     assert observed.phase == "Failed" and observed.reason == "DeadlineExceeded"
