@@ -26,6 +26,9 @@ from typing import Any
 import kmock
 
 REPO = Path(__file__).resolve().parents[1]
+# This file's folder must not shadow the standard library's `operator` module; the repository
+# root is needed for the emulator in tests/.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
 from tests.integration.operator.emulator import Emulator, kubeconfig, register_all  # noqa: E402
