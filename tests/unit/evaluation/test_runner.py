@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import pytest
 
 from eureka_trainer.config.spec import (
     AlgorithmSpec,
@@ -12,7 +15,7 @@ from eureka_trainer.config.spec import (
     RLJobSpec,
     RolloutSpec,
 )
-from eureka_trainer.evaluation.offline import settings_from
+from eureka_trainer.evaluation.offline import checkpoint_weights, settings_from
 from eureka_trainer.evaluation.runner import EvalSettings, Evaluator
 
 
@@ -81,3 +84,21 @@ def test_offline_settings_without_a_run_are_greedy_reasoning_instruct() -> None:
         1.0,
         0,
     )
+
+
+def test_checkpoint_weights_of_the_torch_learner(tmp_path: Path) -> None:
+    import torch
+
+    (tmp_path / "learner").mkdir()
+    state = {"a.weight": torch.ones(2, 3), "b.bias": torch.zeros(4)}
+    torch.save({"model": state, "optimizer": {}}, tmp_path / "learner" / "learner.pt")
+    (bucket,) = checkpoint_weights(tmp_path, "bfloat16")
+    assert bucket.names == ["a.weight", "b.bias"]
+    assert all(t.dtype == torch.bfloat16 for t in bucket.tensors)
+    assert torch.equal(bucket.tensors[0].float(), state["a.weight"])
+
+
+def test_a_checkpoint_without_learner_state_is_named(tmp_path: Path) -> None:
+    (tmp_path / "learner").mkdir()
+    with pytest.raises(FileNotFoundError, match="no learner checkpoint"):
+        checkpoint_weights(tmp_path)

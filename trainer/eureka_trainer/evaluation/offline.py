@@ -107,14 +107,44 @@ def data_files(args: argparse.Namespace, source: ModelSource) -> list[str]:
     raise ValueError("--data is required (the model is not a run directory with data.evalFiles)")
 
 
-def checkpoint_weights(folder: Path) -> list[Any]:
-    """The policy weights of a checkpoint as `WeightBucket`s (names as in `state_dict()`)."""
+def _torch_learner_state(learner_dir: Path) -> dict[str, Any]:
+    """`learner.pt` of the torch learner: its `model` state dict."""
     import torch
 
-    from eureka_trainer.backends import bucketize
+    state = torch.load(learner_dir / "learner.pt", map_location="cpu", weights_only=False)
+    model: dict[str, Any] = state["model"]
+    return model
 
-    state = torch.load(folder / "learner" / "learner.pt", map_location="cpu", weights_only=False)
-    return bucketize(state["model"], 1 << 30)
+
+def _deepspeed_state(learner_dir: Path) -> dict[str, Any]:
+    """A DeepSpeed checkpoint (tag `engine`, any ZeRO stage) consolidated to full fp32 weights."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    state: dict[str, Any] = get_fp32_state_dict_from_zero_checkpoint(str(learner_dir), tag="engine")
+    return state
+
+
+#: (file or folder that marks a learner backend's checkpoint, reader of its policy weights)
+CHECKPOINT_READERS = (
+    ("learner.pt", _torch_learner_state),
+    ("engine", _deepspeed_state),
+)
+
+
+def checkpoint_weights(folder: Path, dtype: str = "float32") -> list[Any]:
+    """The policy weights of a checkpoint as `WeightBucket`s in `dtype` (names as in
+    `state_dict()`), whichever learner backend wrote it."""
+    from eureka_trainer.backends import bucketize
+    from eureka_trainer.learner.modeling import DTYPES
+
+    learner_dir = folder / "learner"
+    for marker, reader in CHECKPOINT_READERS:
+        if (learner_dir / marker).exists():
+            state = reader(learner_dir)
+            return bucketize({k: v.to(DTYPES[dtype]) for k, v in state.items()}, 1 << 30)
+    raise FileNotFoundError(
+        f"{learner_dir}: no learner checkpoint (looked for learner.pt, engine/)"
+    )
 
 
 def settings_from(args: argparse.Namespace, spec: Any) -> EvalSettings:
@@ -175,7 +205,7 @@ def build_engine(source: ModelSource, backend: str, settings: EvalSettings, proc
         rollout=rollout,
     )
     if source.checkpoint is not None:
-        engine.load_weights(checkpoint_weights(source.checkpoint))
+        engine.load_weights(checkpoint_weights(source.checkpoint, source.dtype))
     return engine
 
 
