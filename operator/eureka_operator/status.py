@@ -29,6 +29,7 @@ OPERATOR_FIELDS = (
 )
 """The status fields the operator writes; every other status field belongs to the trainer."""
 
+KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 # Condition types owned by the spec reconciler; status syncs from RayJob events keep them as is.
 SPEC_CONDITIONS = ("InvalidSpec", "SpecChangeRefused", "RayJobRecreated")
@@ -191,6 +192,12 @@ def derive(
     st = rayjob.get("status") or {}
     phase = rayjob_phase(rayjob)
     reason, message = _explain(phase, rayjob)
+    if phase == "Suspended" and not spec_suspended:
+        # Suspended by someone else, typically Kueue holding the job until its queue admits it.
+        queue = ((rayjob.get("metadata") or {}).get("labels") or {}).get(KUEUE_QUEUE)
+        where = f"queue {queue}" if queue else "its queue (or another controller)"
+        phase, reason = "Pending", "Queued"
+        message = f"the RayJob is held suspended by {where}; it starts when admitted."
     fields: dict[str, Any] = {"rayJobName": (rayjob.get("metadata") or {}).get("name")}
     if st.get("dashboardURL"):
         fields["dashboardUrl"] = f"http://{st['dashboardURL']}"

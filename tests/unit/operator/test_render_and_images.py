@@ -31,6 +31,28 @@ def test_render_prints_the_objects_of_the_example(capsys: pytest.CaptureFixture[
     assert {g["groupName"] for g in groups} == {"rollout", "learner"}
 
 
+def test_operator_options_from_the_command_line() -> None:
+    import argparse
+
+    from eureka_operator.main import add_arguments, options_from
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    opts = options_from(
+        parser.parse_args(["-n", "a", "-n", "b", "--peering", "p", "--priority", "7"])
+    )
+    assert (list(opts.namespaces), opts.peering, opts.priority, opts.standalone) == (
+        ["a", "b"],
+        "p",
+        7,
+        False,
+    )
+    randoms = {options_from(parser.parse_args(["--peering", "p"])).priority for _ in range(5)}
+    assert len(randoms) > 1 and all(p > 0 for p in randoms)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--peering", "p", "--standalone"])
+
+
 def test_render_reports_bad_input_with_file_line_and_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -49,6 +49,15 @@ def test_rayjob_states_map_to_one_phase(deployment: str, job: str, phase: str) -
     assert rayjob_phase(rayjob(deployment, job)) == phase
 
 
+def test_a_rayjob_suspended_by_its_queue_is_pending_not_suspended() -> None:
+    held = rayjob("Suspended") | {
+        "metadata": {"name": "rj", "labels": {"kueue.x-k8s.io/queue-name": "gpus"}}
+    }
+    observed = derive(held, spec_suspended=False)
+    assert (observed.phase, observed.reason) == ("Pending", "Queued") and "gpus" in observed.message
+    assert derive(held, spec_suspended=True).phase == "Suspended"
+
+
 def test_ray_cluster_state_is_reported_while_starting() -> None:
     cluster = {
         "readyWorkerReplicas": 1,
