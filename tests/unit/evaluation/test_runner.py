@@ -55,7 +55,7 @@ def _args(**overrides: object) -> argparse.Namespace:
         max_new_tokens=None,
         top_p=None,
         seed=None,
-        batch_size=16,
+        batch_size=None,
     )
     return argparse.Namespace(**{**base, **overrides})
 

@@ -78,7 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument(
         "--max-new-tokens", type=int, default=None, help="default: the run's, else 4096"
     )
-    gen.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
+    gen.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="prompts per generate call (default: 16 for hf, all for vllm)",
+    )
     gen.add_argument(
         "--backend",
         choices=["auto", "hf", "vllm"],

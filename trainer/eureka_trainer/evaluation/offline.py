@@ -17,9 +17,9 @@ from typing import Any
 from eureka_trainer.evaluation.datasets import read_items
 from eureka_trainer.evaluation.report import write_outputs
 from eureka_trainer.evaluation.runner import (
-    DEFAULT_BATCH_SIZE,
     EncodingSettings,
     EvalSettings,
+    batch_size_for,
     encode_items,
     evaluate,
 )
@@ -147,7 +147,7 @@ def checkpoint_weights(folder: Path, dtype: str = "float32") -> list[Any]:
     )
 
 
-def settings_from(args: argparse.Namespace, spec: Any) -> EvalSettings:
+def settings_from(args: argparse.Namespace, spec: Any, backend: str = "hf") -> EvalSettings:
     """Command-line values, else the run's `spec.evaluation`, else the defaults."""
     ev = spec.evaluation if spec is not None else None
 
@@ -163,7 +163,7 @@ def settings_from(args: argparse.Namespace, spec: Any) -> EvalSettings:
         max_new_tokens=pick(args.max_new_tokens, "max_new_tokens", 4096),
         top_p=args.top_p if args.top_p is not None else (spec.rollout.top_p if spec else 1.0),
         seed=args.seed if args.seed is not None else (spec.algorithm.seed if spec else 0),
-        batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+        batch_size=args.batch_size or batch_size_for(backend),
     )
 
 
@@ -214,7 +214,8 @@ def evaluate_model(args: argparse.Namespace) -> dict[str, Any]:
     from eureka_trainer.driver.prompts import load_processor
 
     source = resolve_model(args.model, family=args.family, dtype=args.dtype)
-    settings = settings_from(args, source.spec)
+    backend = pick_backend(args.backend)
+    settings = settings_from(args, source.spec, backend)
     template = get_template(settings.template)
     image_root = args.image_root or (
         source.spec.data.image_root if source.spec is not None else None
@@ -224,7 +225,6 @@ def evaluate_model(args: argparse.Namespace) -> dict[str, Any]:
     items = items[: args.limit] if args.limit else items
     processor = load_processor(str(source.model_dir), source.family)
     requests = encode_items(items, processor, encoding_from(source))
-    backend = pick_backend(args.backend)
     engine = build_engine(source, backend, settings, processor)
     with EvalScorer(template, timeout=args.timeout, workers=args.reward_workers) as scorer:
         result = evaluate(engine, items, requests, settings, scorer)

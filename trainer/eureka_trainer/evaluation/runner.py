@@ -36,6 +36,14 @@ GenerateFn = Callable[[Sequence[GenerationRequest], SamplingConfig], list[list[C
 
 #: Prompts per `generate` call: the same in training and offline, so greedy batches match.
 DEFAULT_BATCH_SIZE = 16
+#: Prompts per call by rollout backend: `hf` pads a batch to its longest prompt and holds its
+#: logits, so small; vLLM schedules its own continuous batches, so it gets the whole set.
+BATCH_SIZES = {"hf": DEFAULT_BATCH_SIZE, "vllm": 4096}
+
+
+def batch_size_for(backend: str) -> int:
+    """Prompts per `generate` call for a rollout backend."""
+    return BATCH_SIZES.get(backend, DEFAULT_BATCH_SIZE)
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,7 @@ class Evaluator:
             max_new_tokens=ev.max_new_tokens,
             top_p=spec.rollout.top_p,
             seed=spec.algorithm.seed,
+            batch_size=batch_size_for(spec.rollout.backend),
         )
         root = image_root if image_root is not None else spec.data.image_root
         family = spec.model.family
