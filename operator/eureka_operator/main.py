@@ -145,5 +145,9 @@ async def serve(
 
 def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    if not args.verbose:
+        # Framework news (startup, peering pauses) stays at INFO; per-object "handler succeeded"
+        # lines (several per job) only with --verbose. Failures are WARNING and always shown.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(serve(options_from(args)))
     return 0

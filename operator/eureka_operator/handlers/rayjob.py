@@ -25,7 +25,9 @@ from eureka_operator.status import TERMINAL_PHASES, CondUpdate, PodProblem, pod_
 RECREATIONS = "eureka.dev/rayjob-recreations"
 
 
-def rayjob_idx(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Obj]:
+async def rayjob_idx(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, Obj]:
     """(namespace, RLJob name) -> the owned RayJob's name, owners, spec and status."""
     meta = body.get("metadata", {})
     entry = {
@@ -36,7 +38,7 @@ def rayjob_idx(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -
     return {(namespace, labels[JOB_LABEL]): entry}
 
 
-def pod_idx(
+async def pod_idx(
     namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, list[PodProblem]] | None:
     """(namespace, RLJob name) -> the problems of each of its pods (pods without any: absent)."""

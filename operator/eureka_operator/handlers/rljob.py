@@ -48,7 +48,7 @@ def rljob_entry(body: Mapping[str, Any]) -> Obj:
     }
 
 
-def rljob_idx(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Obj]:
+async def rljob_idx(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Obj]:
     return {(namespace, name): rljob_entry(body)}
 
 
