@@ -65,7 +65,7 @@ async def on_rayjob_event(
     with metrics.timed("rayjob"):
         rljob = first(rljob_idx.get(key))
         if type == "DELETED":
-            await _rayjob_gone(state, key, rljob, pod_idx)
+            await rayjob_gone(state, key, rljob, pod_idx)
             return
         rayjob = first(rayjob_idx.get(key))
         await sync_status(
@@ -93,7 +93,7 @@ async def on_pod_event(
         )
 
 
-async def _rayjob_gone(state: State, key: Key, rljob: Obj | None, pods: Any) -> None:
+async def rayjob_gone(state: State, key: Key, rljob: Obj | None, pods: Any) -> None:
     """Recreate the RayJob (runPolicy.backoffLimit allows) or fail the job, saying why."""
     if rljob is None or rljob.get("deleting"):
         return  # the RLJob is going away: this is garbage collection at work

@@ -27,7 +27,7 @@ from eureka_operator.handlers.common import (
     state_of,
     sync_status,
 )
-from eureka_operator.handlers.rayjob import job_problems
+from eureka_operator.handlers.rayjob import job_problems, rayjob_gone
 from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
 from eureka_trainer.config import RLJob, RLJobError, validate_rljob
@@ -59,13 +59,14 @@ async def reconcile(
     memo: Any,
     rayjob_idx: kopf.Index[Key, Obj],
     pod_idx: kopf.Index[Key, list[PodProblem]],
+    reason: str = "",
     **_: Any,
 ) -> None:
     """The one handler of create, resume (operator start) and spec updates."""
     key = (namespace, name)
     state = state_of(memo)
     async with state.gate:
-        await _reconcile(state, body, key, rayjob_idx, pod_idx)
+        await _reconcile(state, body, key, rayjob_idx, pod_idx, resumed=reason == "resume")
 
 
 async def _reconcile(
@@ -74,15 +75,22 @@ async def _reconcile(
     key: Key,
     rayjob_idx: kopf.Index[Key, Obj],
     pod_idx: kopf.Index[Key, list[PodProblem]],
+    *,
+    resumed: bool,
 ) -> None:
+    entry = rljob_entry(body)
+    rayjob = first(rayjob_idx.get(key))
     with metrics.timed("rljob"):
-        await ensure_children(
-            state,
-            dict(body),
-            rljob_entry(body),
-            first(rayjob_idx.get(key)),
-            job_problems(pod_idx, key),
-        )
+        if resumed and rayjob is None and _had_rayjob(state.written.get(key) or entry["status"]):
+            # Deleted while no operator was watching: the same policy as a deletion seen live.
+            await rayjob_gone(state, key, entry, pod_idx)
+            return
+        await ensure_children(state, dict(body), entry, rayjob, job_problems(pod_idx, key))
+
+
+def _had_rayjob(status: Mapping[str, Any]) -> bool:
+    """The status says a RayJob ran for this job and the job has not finished."""
+    return bool(status.get("rayJobName")) and status.get("phase") not in ("Succeeded", "Failed")
 
 
 async def on_rljob_event(type: str | None, namespace: str, name: str, memo: Any, **_: Any) -> None:

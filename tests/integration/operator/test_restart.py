@@ -91,3 +91,35 @@ async def test_restart_with_20_jobs_in_flight(cluster: Cluster) -> None:
     # Jobs that kept running got no second "Running" event from the restarted operator.
     for name in names[5:10]:
         assert sum(e["reason"] == "Running" for e in cluster.events(name)) == running_events[name]
+
+
+async def test_rayjob_deleted_while_the_operator_was_down(cluster: Cluster) -> None:
+    operator = OperatorRunner()
+    await operator.start()
+    await cluster.create_rljob(small_rljob("gone-0"))
+    await cluster.create_rljob(small_rljob("gone-1", runPolicy={"backoffLimit": 1}))
+    for name in ("gone-0", "gone-1"):
+        await cluster.wait("RayJob", lambda n=name: cluster.rayjob(n))
+        await cluster.set_rayjob_status(
+            name, {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}
+        )
+        await cluster.wait("Running", lambda n=name: cluster.status(n).get("phase") == "Running")
+    old_uid = cluster.rayjob("gone-1")["metadata"]["uid"]
+    await operator.stop()
+    for name in ("gone-0", "gone-1"):
+        await cluster.delete(f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/{name}")
+    await operator.start()
+    try:
+        await cluster.wait(
+            "gone-0 failed", lambda: cluster.status("gone-0").get("phase") == "Failed"
+        )
+        assert cluster.condition("gone-0", "Ready")["reason"] == "RayJobDeleted"
+        assert cluster.rayjob("gone-0") is None
+        new = await cluster.wait("gone-1 recreated", lambda: cluster.rayjob("gone-1"))
+        assert new["metadata"]["uid"] != old_uid
+        cond = await cluster.wait(
+            "condition", lambda: cluster.condition("gone-1", "RayJobRecreated")
+        )
+        assert cond["status"] == "True"
+    finally:
+        await operator.stop()
