@@ -66,7 +66,7 @@ def kube_sink() -> StatusSink | None:
         log.warning("no Kubernetes status reporting (%s)", err)
         return None
     try:
-        return KubeStatusSink(  # type: ignore[no-any-return]
+        return KubeStatusSink(
             os.environ.get("EUREKA_RLJOB_NAME"), os.environ.get("EUREKA_RLJOB_NAMESPACE")
         )
     except Exception as err:  # no name, no service account: training goes on without it
@@ -74,14 +74,18 @@ def kube_sink() -> StatusSink | None:
         return None
 
 
-def text_plot(values: Sequence[float], *, width: int = 60, height: int = 10, label: str = "") -> str:
+def text_plot(
+    values: Sequence[float], *, width: int = 60, height: int = 10, label: str = ""
+) -> str:
     """A plain-text line plot of `values` (downsampled to `width` columns by bucket means)."""
     if not values:
         return f"{label}: no data"
     buckets = min(width, len(values))
     cols = []
     for i in range(buckets):
-        chunk = values[i * len(values) // buckets : (i + 1) * len(values) // buckets] or [values[-1]]
+        chunk = values[i * len(values) // buckets : (i + 1) * len(values) // buckets] or [
+            values[-1]
+        ]
         cols.append(sum(chunk) / len(chunk))
     low, high = min(cols), max(cols)
     span = (high - low) or 1.0
@@ -138,7 +142,14 @@ def init_ray(cluster: bool) -> None:
         )
 
 
-def train(job: Any, run_dir: Path, *, cluster: bool = False, progress: bool = False, stop_after: int | None = None) -> int:
+def train(
+    job: Any,
+    run_dir: Path,
+    *,
+    cluster: bool = False,
+    progress: bool = False,
+    stop_after: int | None = None,
+) -> int:
     """Run the job's training with the run directory sink; 0 on success, 1 on failure."""
     from eureka_trainer.driver.setup import build_run
     from eureka_trainer.reporting.rundir import RunDirSink
@@ -148,7 +159,11 @@ def train(job: Any, run_dir: Path, *, cluster: bool = False, progress: bool = Fa
     sinks: list[StatusSink] = []
 
     def make_sink(resumed_step: int) -> StatusSink:
-        sinks.append(RunDirSink(run_dir, tensorboard=spec.logging.tensorboard.enabled, resumed_step=resumed_step))
+        sinks.append(
+            RunDirSink(
+                run_dir, tensorboard=spec.logging.tensorboard.enabled, resumed_step=resumed_step
+            )
+        )
         extra = kube_sink() if cluster else None
         if extra is not None:
             sinks.append(extra)
@@ -167,7 +182,9 @@ def train(job: Any, run_dir: Path, *, cluster: bool = False, progress: bool = Fa
             stop_after=stop_after,
         )
         latest = run.trainer.checkpoints.latest() if spec.checkpoint.resume == "auto" else None
-        bar = holder["bar"] = ProgressBar(run.trainer.total_steps, latest[0] if latest else 0, progress)
+        bar = holder["bar"] = ProgressBar(
+            run.trainer.total_steps, latest[0] if latest else 0, progress
+        )
         run.trainer.run()
         bar.close()
         if stop_after is None or run.trainer.step >= run.trainer.total_steps:
@@ -208,7 +225,9 @@ def summary(run_dir: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from eureka_trainer.config import RLJobError, load_rljob
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         job = load_rljob(args.rljob)
     except RLJobError as err:
@@ -216,9 +235,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     run_dir = Path(args.output or Path("runs") / job.metadata.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "rljob.yaml").write_text(Path(args.rljob).read_text(encoding="utf-8"), encoding="utf-8")
+    (run_dir / "rljob.yaml").write_text(
+        Path(args.rljob).read_text(encoding="utf-8"), encoding="utf-8"
+    )
     began = time.perf_counter()
-    status = train(job, run_dir, cluster=args.cluster, progress=not args.no_progress and sys.stderr.isatty())
+    status = train(
+        job, run_dir, cluster=args.cluster, progress=not args.no_progress and sys.stderr.isatty()
+    )
     print(summary(run_dir))
-    print(f"wall time: {time.perf_counter() - began:.0f} s; status: {'Succeeded' if status == 0 else 'Failed'}")
+    print(
+        f"wall time: {time.perf_counter() - began:.0f} s; status: {'Succeeded' if status == 0 else 'Failed'}"
+    )
     return status

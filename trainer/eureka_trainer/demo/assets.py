@@ -41,13 +41,21 @@ class ShapesConfig:
     seed: int = 1234
 
 
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
+
+
 def draw_shapes(count: int, rng: random.Random) -> Any:
     """A 56x56 RGB PIL image with `count` shapes (1-4), each in its own random quadrant."""
+    return draw_layout(rng.sample(range(4), count), rng)
+
+
+def draw_layout(quadrants: list[int], rng: random.Random) -> Any:
+    """A 56x56 RGB PIL image with one random shape in each listed quadrant (0-3, see QUADRANTS)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (0, 0, 0))
     draw = ImageDraw.Draw(image)
-    for quadrant in rng.sample(range(4), count):
+    for quadrant in quadrants:
         x0, y0 = (quadrant % 2) * QUADRANT, (quadrant // 2) * QUADRANT
         size = rng.randint(14, 22)
         ox, oy = x0 + rng.randint(2, QUADRANT - size - 2), y0 + rng.randint(2, QUADRANT - size - 2)
@@ -59,7 +67,9 @@ def draw_shapes(count: int, rng: random.Random) -> Any:
         elif kind == 1:
             draw.ellipse(box, fill=colour)
         else:
-            draw.polygon([(ox + size // 2, oy), (ox, oy + size), (ox + size, oy + size)], fill=colour)
+            draw.polygon(
+                [(ox + size // 2, oy), (ox, oy + size), (ox + size, oy + size)], fill=colour
+            )
     return image
 
 
@@ -91,12 +101,23 @@ def write_shapes(folder: Path, config: ShapesConfig = ShapesConfig()) -> Path:
     return target
 
 
+def quadrant_question(quadrant: int) -> str:
+    """The warm-up's perception question about one quadrant (answered yes / no)."""
+    return f"Is there a shape at the {QUADRANTS[quadrant]}?"
+
+
 def build_processor() -> Any:
     """The data layer's tiny Qwen2-VL processor, its tokenizer also trained on the demo's text."""
     from eureka_trainer.data.tiny import build_tiny_processor
 
-    texts = [QUESTION, *(RESPONSE_TEMPLATE.format(n) for n in range(10))] * 4
-    return build_tiny_processor(texts, min_pixels=IMAGE_SIZE * IMAGE_SIZE, max_pixels=IMAGE_SIZE * IMAGE_SIZE)
+    texts = [QUESTION, *(RESPONSE_TEMPLATE.format(n) for n in range(10))]
+    texts += [quadrant_question(q) for q in range(4)] + [
+        RESPONSE_TEMPLATE.format(a) for a in ("yes", "no")
+    ]
+    texts *= 4
+    return build_tiny_processor(
+        texts, min_pixels=IMAGE_SIZE * IMAGE_SIZE, max_pixels=IMAGE_SIZE * IMAGE_SIZE
+    )
 
 
 def build_model(tokenizer: Any, seed: int) -> Any:
@@ -115,8 +136,11 @@ def build_model(tokenizer: Any, seed: int) -> Any:
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
             "max_position_embeddings": 512,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": [4, 6, 6]},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [4, 6, 6],
+            },
             "bos_token_id": ids("<|im_start|>"),
             "eos_token_id": ids("<|im_end|>"),
             "pad_token_id": ids("<|endoftext|>"),

@@ -20,6 +20,9 @@ from eureka_trainer.demo.assets import DEMO_DATA_SCHEME, DEMO_DATASETS, DEMO_MOD
 log = logging.getLogger(__name__)
 MARKER = "eureka-demo.json"
 WARMUP_STEPS = 80
+BASE_MODEL_SEED = 0
+"""The demo's base model is the same for every run, as a downloaded checkpoint would be:
+`algorithm.seed` varies the RL run (sampling, data order), not the model being trained."""
 
 
 def is_demo_model_dir(path: str | Path) -> bool:
@@ -41,7 +44,9 @@ def load_demo_processor(path: str | Path) -> Any:
         size={"shortest_edge": pixels, "longest_edge": pixels},
     )
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    return TinyQwen2VLProcessor(image_processor=images, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    return TinyQwen2VLProcessor(
+        image_processor=images, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
 
 
 def build_demo_model(folder: Path, seed: int, warmup_steps: int = WARMUP_STEPS) -> Path:
@@ -70,7 +75,9 @@ def build_demo_model(folder: Path, seed: int, warmup_steps: int = WARMUP_STEPS) 
     (tmp / MARKER).write_text(json.dumps(meta), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)
-    log.info("demo model built in %.1f s (warm-up loss %.3f)", time.perf_counter() - began, losses[-1])
+    log.info(
+        "demo model built in %.1f s (warm-up loss %.3f)", time.perf_counter() - began, losses[-1]
+    )
     return folder
 
 
@@ -96,4 +103,4 @@ def resolve_model(spec: RLJobSpec, assets: Path) -> str:
         return spec.model.name
     if spec.model.family != "qwen2_vl":
         raise ValueError(f"model.family: {DEMO_MODEL} is a qwen2_vl model, not {spec.model.family}")
-    return str(build_demo_model(assets / f"tiny-qwen2-vl-seed{spec.algorithm.seed}", spec.algorithm.seed))
+    return str(build_demo_model(assets / "tiny-qwen2-vl", BASE_MODEL_SEED))

@@ -29,7 +29,12 @@ class Group:
         return self.components.get("accuracy", [0.0] * len(self.completions))
 
 
-def attach_scores(groups: Sequence[Group], total: Sequence[float], components: Mapping[str, Sequence[float]], valid: Sequence[bool]) -> None:
+def attach_scores(
+    groups: Sequence[Group],
+    total: Sequence[float],
+    components: Mapping[str, Sequence[float]],
+    valid: Sequence[bool],
+) -> None:
     """Split flat per-sample scores (prompt-major) back onto their groups."""
     offset = 0
     for group in groups:
@@ -52,7 +57,9 @@ def response_mask(groups: Sequence[Group]) -> Any:
     return mask
 
 
-def train_samples(groups: Sequence[Group], advantages: Any, old_logprobs: Sequence[Sequence[float]] | None = None) -> list[TrainSample]:
+def train_samples(
+    groups: Sequence[Group], advantages: Any, old_logprobs: Sequence[Sequence[float]] | None = None
+) -> list[TrainSample]:
     """One `TrainSample` per response; `advantages` [P*n, T]; old log-probs default to the
     rollout's."""
     samples = []
@@ -74,9 +81,11 @@ def train_samples(groups: Sequence[Group], advantages: Any, old_logprobs: Sequen
     return samples
 
 
-def sample_records(groups: Sequence[Group], step: int, limit: int, max_chars: int = 2000) -> list[Sample]:
+def sample_records(
+    groups: Sequence[Group], step: int, limit: int, max_chars: int = 2000
+) -> list[Sample]:
     """Up to `limit` `Sample`s for the status: the first response of the first groups."""
-    out = []
+    out: list[Sample] = []
     for group in groups:
         if len(out) >= limit:
             break

@@ -31,7 +31,7 @@ def load_processor(model_path: str, family: str) -> Any:
         return AutoTokenizer.from_pretrained(model_path)
     from transformers import AutoProcessor
 
-    return AutoProcessor.from_pretrained(model_path)
+    return AutoProcessor.from_pretrained(model_path)  # type: ignore[no-untyped-call]
 
 
 class PromptSource:
@@ -79,7 +79,9 @@ class PromptSource:
                 images=list(encoded.images),
                 text=encoded.text,
             )
-            items.append(EncodedItem(record.id, _user_text(record.messages), record.answer, request))
+            items.append(
+                EncodedItem(record.id, _user_text(record.messages), record.answer, request)
+            )
         return items
 
     def state_dict(self) -> dict[str, Any]:

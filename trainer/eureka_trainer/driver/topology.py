@@ -75,15 +75,15 @@ class Topology:
         learner_cls = ray.remote(LearnerWorker).options(
             num_cpus=layout.cpus_per_actor, num_gpus=layout.learner_gpus, **options
         )
-        master = f"{ray.util.get_node_ip_address()}:{_free_port()}"
-        self.learners = [
-            learner_cls.remote(  # type: ignore[attr-defined]
+        master = f"{ray.util.get_node_ip_address()}:{_free_port()}"  # type: ignore[no-untyped-call]
+        self.learners: list[Any] = [
+            learner_cls.remote(
                 spec.learner.backend, learner_config, layout.threads, rank, layout.learners, master
             )
             for rank in range(layout.learners)
         ]
-        self.engines = [
-            rollout_cls.remote(  # type: ignore[attr-defined]
+        self.engines: list[Any] = [
+            rollout_cls.remote(
                 spec.rollout.backend,
                 model_path,
                 spec.model.family,
@@ -129,7 +129,9 @@ class Topology:
         ]
         return [group for part in ray.get(refs) for group in part]
 
-    def logprobs(self, samples: Sequence[TrainSample], reference: bool = False) -> list[list[float]]:
+    def logprobs(
+        self, samples: Sequence[TrainSample], reference: bool = False
+    ) -> list[list[float]]:
         import ray
 
         shares = _split(list(samples), len(self.learners))
@@ -167,7 +169,8 @@ class Topology:
         """Rank 0's full weights (tests compare runs with it)."""
         import ray
 
-        return ray.get(self.learners[0].parameter_digest.remote())  # type: ignore[no-any-return]
+        weights: dict[str, Any] = ray.get(self.learners[0].parameter_digest.remote())
+        return weights
 
     def shutdown(self) -> None:
         import ray

@@ -133,9 +133,18 @@ class Trainer:
         for _ in range(MAX_FILTER_ROUNDS):
             if self.filter.ready:
                 break
-            groups = self.timed(timers, "generate", lambda: self.generate(step, len(rounds)))
-            rounds.append(self.timed(timers, "score", lambda g=groups: self.score(g)))
-            self.timed(timers, "filter", lambda g=groups: self.filter_groups(g, step))
+            began = time.perf_counter()
+            groups = self.generate(step, len(rounds))
+            scored = time.perf_counter()
+            rounds.append(self.score(groups))
+            filtered = time.perf_counter()
+            self.filter_groups(groups, step)
+            for name, start, end in (
+                ("generate", began, scored),
+                ("score", scored, filtered),
+                ("filter", filtered, time.perf_counter()),
+            ):
+                timers[name] = timers.get(name, 0.0) + end - start
         else:
             raise RuntimeError(
                 f"the online filter kept fewer than {self.filter.batch_groups} groups in "
@@ -176,7 +185,11 @@ class Trainer:
         """Offer the groups with a parsable gold answer to the online accuracy filter."""
         usable = [g for g in groups if g.valid]
         if len(usable) < len(groups):
-            log.warning("step %d: %d prompt(s) skipped: gold answer unparsable", step, len(groups) - len(usable))
+            log.warning(
+                "step %d: %d prompt(s) skipped: gold answer unparsable",
+                step,
+                len(groups) - len(usable),
+            )
         if usable:
             self.filter.add(usable, [g.accuracy for g in usable], step)
 

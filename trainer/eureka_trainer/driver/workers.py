@@ -63,7 +63,13 @@ class LearnerWorker:
     """Hosts one learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
 
     def __init__(
-        self, backend: str, config: Any, threads: int, rank: int = 0, world: int = 1, master: str = ""
+        self,
+        backend: str,
+        config: Any,
+        threads: int,
+        rank: int = 0,
+        world: int = 1,
+        master: str = "",
     ) -> None:
         _threads(threads)
         if backend == "deepspeed" or world > 1:
@@ -81,7 +87,9 @@ class LearnerWorker:
 
         self.learner = build_learner(backend, config)
 
-    def logprobs(self, samples: Sequence[TrainSample], reference: bool = False) -> list[list[float]]:
+    def logprobs(
+        self, samples: Sequence[TrainSample], reference: bool = False
+    ) -> list[list[float]]:
         return self.learner.logprobs(samples, reference=reference)  # type: ignore[no-any-return]
 
     def update(self, samples: Sequence[TrainSample]) -> dict[str, float]:

@@ -23,7 +23,12 @@ MODEL_LOADERS.add("internvl", "AutoModelForImageTextToText")
 MODEL_LOADERS.add("text", "AutoModelForCausalLM")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-VISION_TOKEN_ATTRS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+VISION_TOKEN_ATTRS = (
+    "image_token_id",
+    "video_token_id",
+    "vision_start_token_id",
+    "vision_end_token_id",
+)
 
 
 class ImageTokenMismatch(ValueError):
@@ -75,9 +80,13 @@ class PackedBatch:
     width: int
 
 
+TOKEN_ALIGNED = frozenset({"mm_token_type_ids"})
+"""Per-token inputs: rebuilt from the packed ids (their padding differs per batch)."""
+
+
 def concat_mm(mm_list: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
     """Concatenate each sample's multimodal tensors along dim 0 (patches, images)."""
-    keys = sorted({k for mm in mm_list for k in mm})
+    keys = sorted({k for mm in mm_list for k in mm} - TOKEN_ALIGNED)
     return {k: torch.cat([torch.as_tensor(mm[k]) for mm in mm_list if k in mm]) for k in keys}
 
 

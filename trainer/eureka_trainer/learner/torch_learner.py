@@ -83,10 +83,16 @@ class LearnerConfig:
 def freeze(model: Any, prefixes: Sequence[str]) -> int:
     """Turn off gradients of parameters whose name starts with a prefix; how many were frozen.
 
-    A prefix matching nothing is an error (a typo would silently train everything)."""
+    A prefix matches the module name (`model.visual.`) or the checkpoint name without the
+    leading `model.` (`visual.`, as in the model's safetensors files). A prefix matching
+    nothing is an error (a typo would silently train everything)."""
     frozen = 0
     for prefix in prefixes:
-        hits = [p for n, p in model.named_parameters() if n.startswith(prefix)]
+        hits = [
+            p
+            for n, p in model.named_parameters()
+            if n.startswith(prefix) or n.removeprefix("model.").startswith(prefix)
+        ]
         if not hits:
             raise ValueError(f"model.frozenPrefixes: {prefix!r} matches no parameter")
         for param in hits:
@@ -107,7 +113,9 @@ class TorchLearner:
             self.model.gradient_checkpointing_enable()
         self.suppressed = vision_token_ids(self.model.config)
         self.reference = (
-            load_policy(config.model_path, config.family, config.dtype) if config.kl_coef > 0 else None
+            load_policy(config.model_path, config.family, config.dtype)
+            if config.kl_coef > 0
+            else None
         )
         self.optimizer_steps = 0
         self._build_optimizer()
@@ -130,7 +138,7 @@ class TorchLearner:
         )
 
     def _backward(self, loss: torch.Tensor) -> None:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
 
     def _step(self) -> float:
         norm = torch.nn.utils.clip_grad_norm_(self._trainable(), self.config.max_grad_norm)
@@ -146,7 +154,9 @@ class TorchLearner:
         return float(self.optimizer.param_groups[0]["lr"])
 
     # -- Learner protocol ------------------------------------------------------------------------
-    def logprobs(self, samples: Sequence[TrainSample], *, reference: bool = False) -> list[list[float]]:
+    def logprobs(
+        self, samples: Sequence[TrainSample], *, reference: bool = False
+    ) -> list[list[float]]:
         """Per-token log-probs of each response under the policy (or the reference)."""
         model = self.reference if reference else self.model
         if model is None:

@@ -103,14 +103,17 @@ class RunDirSink:
         self.status.phase = phase
         self.status.completion_time = now_rfc3339()
         if message:
-            self.status.conditions = [
-                c for c in self.status.conditions if c.type != "Failed"
-            ]
+            self.status.conditions = [c for c in self.status.conditions if c.type != "Failed"]
             from eureka_trainer.config.status import Condition
 
             self.status.conditions.append(
-                Condition(type="Failed", status="True", reason="TrainerError", message=message,
-                          last_transition_time=self.status.completion_time)
+                Condition(
+                    type="Failed",
+                    status="True",
+                    reason="TrainerError",
+                    message=message,
+                    last_transition_time=self.status.completion_time,
+                )
             )
         self._guard(self._write_status)
         if self._writer is not None:

@@ -27,12 +27,20 @@ class HFRolloutEngine:
     """`RolloutEngine` over a transformers model loaded from a local folder."""
 
     def __init__(
-        self, model_path: str, family: str, tokenizer: Any, *, dtype: str = "float32", rollout: Any = None
+        self,
+        model_path: str,
+        family: str,
+        tokenizer: Any,
+        *,
+        dtype: str = "float32",
+        rollout: Any = None,
     ) -> None:
         self.model = load_policy(model_path, family, dtype)
         self.tokenizer = tokenizer
         self.eos_id = int(tokenizer.eos_token_id)
-        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
+        self.pad_id = int(
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        )
         self.suppressed = vision_token_ids(self.model.config)
         self.asleep = False
 

@@ -18,10 +18,11 @@ expanded again, silently misplacing the image features), so each run of `<|image
 `prompt_ids` is sent as one token with the PIL image, and vLLM's expanded prompt must come back
 equal to `prompt_ids` (else `ImageExpansionMismatch`).
 
-Weights: `load_weights` streams each bucket as safetensors bytes to the worker extension
-(`vllm_worker.EurekaWorkerExtension`), which reloads vLLM's layers in place; then the prefix
-cache and the encoder cache are reset, so no KV or vision embedding of the old weights is
-reused. CUDA IPC (colocated) and NCCL (split) transports would replace only the per-bucket
+Weights: `load_weights` streams each bucket to the worker extension
+(`vllm_worker.EurekaWorkerExtension`): the tensors themselves when the engine core runs in this
+process (`inproc`), else safetensors bytes (`bytes`); the worker reloads vLLM's layers in
+place; then the prefix cache and the encoder cache are reset, so no KV or vision embedding of
+the old weights is reused. CUDA IPC (colocated) and NCCL (split) transports would replace only the per-bucket
 call (see `vllm_worker`); they are not implemented.
 
 Sleep (colocated placement): level-1 `LLM.sleep()` when the platform supports sleep mode
@@ -37,7 +38,7 @@ import copy
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,11 @@ def checkpoint_names(model_path: str | Path) -> list[str]:
     return names
 
 
+def inproc_payload(bucket: WeightBucket) -> dict[str, Any]:
+    """One bucket as a name -> tensor dict, for an engine core in this process (no copy)."""
+    return dict(zip(bucket.names, bucket.tensors, strict=True))
+
+
 def bucket_payload(bucket: WeightBucket) -> bytes:
     """One bucket as safetensors bytes (tensors sharing storage, e.g. tied ones, are copied)."""
     from safetensors.torch import save
@@ -194,6 +200,13 @@ def fill_greedy(samples: list[Completion], n: int) -> list[Completion]:
     return samples + [copy.deepcopy(samples[0]) for _ in range(n - len(samples))]
 
 
+WEIGHT_TRANSPORTS: dict[str, Callable[[WeightBucket], Any]] = {
+    "inproc": inproc_payload,  # VLLM_ENABLE_V1_MULTIPROCESSING=0: the worker is in this process
+    "bytes": bucket_payload,  # engine core in another process (vLLM's default)
+    # "cuda_ipc" (colocated) and "nccl" (split) would go here; see vllm_worker.
+}
+
+
 # ----------------------------------------------------------------------------- the engine
 
 
@@ -247,6 +260,7 @@ class VLLMRolloutEngine:
         self.allowed = allowed_token_ids(model_config.get_vocab_size(), self.banned)
         self.checkpoint = checkpoint_names(model_path)
         self.packed: dict[str, list[str]] = self.llm.collective_rpc("eureka_packed_modules")[0]
+        self.transport = transport_for(self.llm)
         self.asleep = False
         self.weights_awake = True
         self.timings: dict[str, float] = {"init_s": time.perf_counter() - start}
@@ -311,7 +325,8 @@ class VLLMRolloutEngine:
         self.llm.collective_rpc("eureka_begin_update")
         try:
             for bucket in buckets:
-                self.llm.collective_rpc("eureka_load_bucket", args=(bucket_payload(bucket),))
+                payload = WEIGHT_TRANSPORTS[self.transport](bucket)
+                self.llm.collective_rpc("eureka_load_bucket", args=(payload,))
         finally:
             self.llm.collective_rpc("eureka_finish_update")
         # KV blocks and vision embeddings computed with the old weights must not be reused.
@@ -342,6 +357,15 @@ class VLLMRolloutEngine:
             log.info("vLLM wake-up requested; no sleep mode on this platform: nothing to restore")
         self.asleep = False
         self.weights_awake = True
+
+
+def transport_for(llm: Any) -> str:
+    """`inproc` when vLLM's engine core (hence its single worker) runs in this process."""
+    from vllm.v1.engine.core_client import InprocClient
+
+    inproc = isinstance(llm.llm_engine.engine_core, InprocClient)
+    single = llm.llm_engine.vllm_config.parallel_config.world_size == 1
+    return "inproc" if inproc and single else "bytes"
 
 
 def _index(output: Any) -> int:

@@ -3,7 +3,8 @@
 
 They run inside vLLM's worker (a separate process unless `VLLM_ENABLE_V1_MULTIPROCESSING=0`),
 so arguments cross a serializer: tensors would arrive as plain lists, hence each bucket travels
-as one safetensors byte string (the `bytes` transport, verified on the CPU build).
+as one safetensors byte string (the `bytes` transport). An in-process engine core gets the
+tensors themselves (the `inproc` transport: no copy). Both are verified on the CPU build.
 
 A weight update is three calls, so that buckets stream one at a time:
 `eureka_begin_update()` -> `eureka_load_bucket(payload)` per bucket -> `eureka_finish_update()`.
@@ -54,12 +55,13 @@ class EurekaWorkerExtension:
         with set_current_vllm_config(self.vllm_config):
             initialize_layerwise_reload(self._eureka_model())
 
-    def eureka_load_bucket(self, payload: bytes) -> int:
-        """Load one safetensors-serialized bucket (checkpoint names); returns its tensor count."""
+    def eureka_load_bucket(self, payload: bytes | dict[str, Any]) -> int:
+        """Load one bucket (checkpoint names -> tensors): safetensors bytes from another
+        process, or the tensors themselves from an in-process engine; its tensor count."""
         from safetensors.torch import load
         from vllm.config import set_current_vllm_config
 
-        tensors = load(payload)
+        tensors = load(payload) if isinstance(payload, bytes) else payload
         with set_current_vllm_config(self.vllm_config):
             self._eureka_model().load_weights(iter(tensors.items()))
         return len(tensors)

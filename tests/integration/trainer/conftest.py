@@ -1,0 +1,38 @@
+"""Shared fixtures: one local Ray instance and the demo's generated assets, built once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def demo_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`demo-assets/` (tiny Qwen2-VL, seed 0, short warm-up + the shapes set), linked into runs."""
+    from eureka_trainer.demo.assets import ShapesConfig, write_shapes
+    from eureka_trainer.demo.resolve import build_demo_model
+
+    root = tmp_path_factory.mktemp("assets") / "demo-assets"
+    build_demo_model(root / "tiny-qwen2-vl", 0, warmup_steps=40)
+    write_shapes(root / "shapes", ShapesConfig(records=64))
+    return root
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def run_dir_with_assets(base: Path, assets: Path) -> Path:
+    """A fresh run directory whose `demo-assets` is the shared one."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "demo-assets").symlink_to(assets, target_is_directory=True)
+    return base

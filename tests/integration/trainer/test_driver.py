@@ -1,0 +1,149 @@
+"""The driver end to end on local Ray: run directory, resume equivalence, DeepSpeed ZeRO-3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from eureka_trainer.config import validate_rljob
+from eureka_trainer.local import train
+from tests.integration.trainer.conftest import run_dir_with_assets
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def _job(**overrides: Any) -> Any:
+    spec: dict[str, Any] = {
+        "model": {"name": "eureka-demo/tiny-qwen2-vl", "family": "qwen2_vl", "dtype": "float32"},
+        "data": {
+            "trainFiles": ["eureka-demo://shapes"],
+            "maxPromptLength": 64,
+            "minPixels": 3136,
+            "maxPixels": 3136,
+        },
+        "rewards": {"workers": 1},
+        "algorithm": {
+            "estimator": "grpo",
+            "samplesPerPrompt": 4,
+            "rolloutBatchSize": 4,
+            "trainBatchSize": 8,
+            "maxSteps": 2,
+            "learningRate": 1e-3,
+            "lrSchedule": "constant",
+            "seed": 0,
+        },
+        "rollout": {"backend": "hf", "maxNewTokens": 8},
+        "learner": {"backend": "torch", "microBatchSize": 4, "gradientCheckpointing": False},
+        "resources": {"workers": {"gpus": 0}},
+        "checkpoint": {"intervalSteps": 3, "keepLast": 2, "storage": {"path": "checkpoints"}},
+        "logging": {"samplesPerStep": 2, "tensorboard": {"enabled": False}},
+    }
+    for path, value in overrides.items():
+        node = spec
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return validate_rljob(
+        {
+            "apiVersion": "eureka.dev/v1alpha1",
+            "kind": "RLJob",
+            "metadata": {"name": "t"},
+            "spec": spec,
+        }
+    )
+
+
+def _metrics(run: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _weights(run: Path, step: int) -> dict[str, torch.Tensor]:
+    state = torch.load(
+        run / "checkpoints" / f"step-{step:08d}" / "learner" / "learner.pt", weights_only=False
+    )
+    return state["model"]  # type: ignore[no-any-return]
+
+
+REQUIRED = (
+    "reward/total",
+    "reward/accuracy",
+    "reward/format",
+    "response_length/mean",
+    "filter/pass_rate",
+    "time/generate",
+    "time/score",
+    "time/update",
+    "time/sync",
+    "time/step",
+    "lr",
+    "policy/loss",
+)
+
+
+def test_run_writes_a_complete_run_directory(
+    tmp_path: Path, demo_assets: Path, local_ray: None
+) -> None:
+    run = run_dir_with_assets(tmp_path / "run", demo_assets)
+    assert train(_job(), run) == 0
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in REQUIRED:
+        assert key in rows[-1], key
+    assert rows[-1]["sync/buckets"] >= 1 and rows[-1]["time/sync"] > 0
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and set(samples[0]) == {
+        "step",
+        "prompt",
+        "response",
+        "answer",
+        "rewards",
+    }
+    status = json.loads((run / "status.json").read_text())
+    assert status["phase"] == "Succeeded" and status["progress"]["step"] == 2
+    assert status["progress"]["lastCheckpointStep"] == 2
+    assert (run / "checkpoints" / "step-00000002" / "trainer.json").is_file()
+
+
+def test_resume_gives_the_same_weights_and_metrics(
+    tmp_path: Path, demo_assets: Path, local_ray: None
+) -> None:
+    straight = run_dir_with_assets(tmp_path / "straight", demo_assets)
+    assert train(_job(**{"algorithm.maxSteps": 6}), straight) == 0
+    resumed = run_dir_with_assets(tmp_path / "resumed", demo_assets)
+    # Stop after step 3 (its checkpoint is written); the actors are torn down, as in a kill.
+    assert train(_job(**{"algorithm.maxSteps": 6}), resumed, stop_after=3) == 0
+    assert json.loads((resumed / "status.json").read_text())["progress"]["step"] == 3
+    assert train(_job(**{"algorithm.maxSteps": 6}), resumed) == 0
+    a, b = _weights(straight, 6), _weights(resumed, 6)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]  # noqa: E731
+    assert strip(_metrics(straight)) == pytest.approx(strip(_metrics(resumed)), rel=1e-6, abs=1e-7)
+
+
+def test_deepspeed_zero3_with_kl_filter_and_two_update_epochs(
+    tmp_path: Path, demo_assets: Path, local_ray: None
+) -> None:
+    run = run_dir_with_assets(tmp_path / "ds", demo_assets)
+    job = _job(
+        **{
+            "learner.backend": "deepspeed",
+            "learner.zeroStage": 3,
+            "algorithm.updateEpochs": 2,
+            "algorithm.kl": {"coef": 0.05, "estimator": "k3", "placement": "loss"},
+            "algorithm.filter": {"enabled": True, "lower": 0.0, "upper": 1.0},
+            "model.frozenPrefixes": ["visual."],
+        }
+    )
+    assert train(job, run) == 0
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert "policy/kl" in rows[-1]  # the reference model exists and the KL is in the loss
+    assert rows[-1]["filter/pass_rate"] == 1.0
+    assert (run / "checkpoints" / "step-00000002" / "learner" / "engine").is_dir()
