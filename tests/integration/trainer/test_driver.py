@@ -13,7 +13,7 @@ from eureka_trainer.config import validate_rljob
 from eureka_trainer.local import train
 from tests.integration.trainer.conftest import run_dir_with_assets
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _job(**overrides: Any) -> Any:
@@ -85,35 +85,35 @@ REQUIRED = (
 )
 
 
-def test_run_writes_a_complete_run_directory(
-    tmp_path: Path, demo_assets: Path, local_ray: None
-) -> None:
-    run = run_dir_with_assets(tmp_path / "run", demo_assets)
-    assert train(_job(), run) == 0
-    rows = _metrics(run)
-    assert [r["step"] for r in rows] == [1, 2]
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory, demo_assets: Path, local_ray: None) -> Path:
+    """Six steps without interruption (checkpoints at 3 and 6)."""
+    run = run_dir_with_assets(tmp_path_factory.mktemp("straight") / "run", demo_assets)
+    assert train(_job(**{"algorithm.maxSteps": 6}), run) == 0
+    return run
+
+
+def test_run_writes_a_complete_run_directory(straight: Path) -> None:
+    rows = _metrics(straight)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     for key in REQUIRED:
         assert key in rows[-1], key
     assert rows[-1]["sync/buckets"] >= 1 and rows[-1]["time/sync"] > 0
-    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
-    assert len(samples) == 4 and set(samples[0]) == {
-        "step",
-        "prompt",
-        "response",
-        "answer",
-        "rewards",
-    }
-    status = json.loads((run / "status.json").read_text())
-    assert status["phase"] == "Succeeded" and status["progress"]["step"] == 2
-    assert status["progress"]["lastCheckpointStep"] == 2
-    assert (run / "checkpoints" / "step-00000002" / "trainer.json").is_file()
+    lines = (straight / "samples.jsonl").read_text().splitlines()
+    samples = [json.loads(line) for line in lines]
+    assert len(samples) == 12
+    assert set(samples[0]) == {"step", "prompt", "response", "answer", "rewards"}
+    status = json.loads((straight / "status.json").read_text())
+    assert status["phase"] == "Succeeded" and status["progress"]["step"] == 6
+    assert status["progress"]["lastCheckpointStep"] == 6
+    assert status["startTime"] and status["completionTime"]
+    kept = sorted(p.name for p in (straight / "checkpoints").iterdir())
+    assert kept == ["step-00000003", "step-00000006"]  # keepLast 2
 
 
 def test_resume_gives_the_same_weights_and_metrics(
-    tmp_path: Path, demo_assets: Path, local_ray: None
+    straight: Path, tmp_path: Path, demo_assets: Path
 ) -> None:
-    straight = run_dir_with_assets(tmp_path / "straight", demo_assets)
-    assert train(_job(**{"algorithm.maxSteps": 6}), straight) == 0
     resumed = run_dir_with_assets(tmp_path / "resumed", demo_assets)
     # Stop after step 3 (its checkpoint is written); the actors are torn down, as in a kill.
     assert train(_job(**{"algorithm.maxSteps": 6}), resumed, stop_after=3) == 0
@@ -123,8 +123,14 @@ def test_resume_gives_the_same_weights_and_metrics(
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]  # noqa: E731
-    assert strip(_metrics(straight)) == pytest.approx(strip(_metrics(resumed)), rel=1e-6, abs=1e-7)
+
+    def strip(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+        return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+
+    again, first = strip(_metrics(resumed)), strip(_metrics(straight))
+    assert len(again) == len(first) == 6
+    for row_again, row_first in zip(again, first, strict=True):
+        assert row_again == pytest.approx(row_first, rel=1e-6, abs=1e-7)
 
 
 def test_deepspeed_zero3_with_kl_filter_and_two_update_epochs(

@@ -1,0 +1,141 @@
+"""RL step throughput: Eureka's driver versus TRL's GRPOTrainer on the same tiny job.
+
+Both train the demo's tiny Qwen2-VL on the generated shapes set with the same prompts x
+samples, max new tokens, learning rate, steps and rewards (accuracy + 0.5 x format, scored by
+Eureka's `BatchScorer` for both), one after the other in this process' machine. Printed: samples/s
+and generated tokens/s of each, the ratio, and Eureka's phase timings. Start-up (Ray, model
+loading) is excluded on both sides: only the training steps are timed.
+
+    .venv/bin/python bench/rl_step.py [--steps 30] [--prompts 16] [--samples 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def eureka_job(args: argparse.Namespace) -> Any:
+    from eureka_trainer.config import validate_rljob
+
+    spec = {
+        "model": {"name": "eureka-demo/tiny-qwen2-vl", "family": "qwen2_vl", "dtype": "float32"},
+        "data": {"trainFiles": ["eureka-demo://shapes"], "maxPromptLength": 64, "minPixels": 3136, "maxPixels": 3136},
+        "rewards": {"workers": 1},
+        "algorithm": {
+            "estimator": "grpo",
+            "samplesPerPrompt": args.samples,
+            "rolloutBatchSize": args.prompts,
+            "trainBatchSize": args.prompts * args.samples,
+            "maxSteps": args.steps,
+            "learningRate": args.lr,
+            "lrSchedule": "constant",
+            "warmupRatio": 0.0,
+        },
+        "rollout": {"backend": "hf", "maxNewTokens": args.max_new_tokens},
+        "learner": {"backend": "torch", "microBatchSize": args.prompts * args.samples, "gradientCheckpointing": False},
+        "resources": {"workers": {"gpus": 0}},
+        "checkpoint": {"intervalSteps": 10**6, "storage": {"path": "checkpoints"}},
+        "logging": {"tensorboard": {"enabled": False}},
+    }
+    return validate_rljob({"apiVersion": "eureka.dev/v1alpha1", "kind": "RLJob", "metadata": {"name": "bench"}, "spec": spec})
+
+
+def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
+    from eureka_trainer.local import train
+
+    assert train(eureka_job(args), run_dir) == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    seconds = sum(r["time/step"] for r in rows)
+    samples = len(rows) * args.prompts * args.samples
+    tokens = sum(r["response_length/mean"] * args.prompts * args.samples for r in rows)
+    phases = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in rows[0] if k.startswith("time/")}
+    return {"seconds": seconds, "samples/s": samples / seconds, "tokens/s": tokens / seconds, **phases}
+
+
+def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
+    from datasets import Dataset
+    from PIL import Image
+    from trl import GRPOConfig, GRPOTrainer
+
+    from eureka_trainer.config import RewardsSpec
+    from eureka_trainer.demo.resolve import load_demo_processor
+    from eureka_trainer.rewards import BatchScorer
+
+    model_dir = run_dir / "demo-assets" / "tiny-qwen2-vl"
+    shapes = run_dir / "demo-assets" / "shapes"
+    records = [json.loads(line) for line in (shapes / "shapes.jsonl").read_text().splitlines()]
+    rows = {
+        "prompt": [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many shapes?"}]}] for _ in records],
+        "image": [Image.open(shapes / r["image_urls"][0].removeprefix("file://")).convert("RGB") for r in records],
+        "answer": [r["answer"] for r in records],
+    }
+    scorer = BatchScorer(RewardsSpec(workers=1))
+    generated: list[int] = []
+
+    def reward(completions: list[Any], answer: list[str], completion_ids: list[list[int]] | None = None, **_: Any) -> list[float]:
+        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        if completion_ids is not None:
+            generated.append(sum(len(ids) for ids in completion_ids))
+        return scorer.score(texts, answer).total
+
+    config = GRPOConfig(
+        output_dir=str(run_dir / "trl"),
+        per_device_train_batch_size=args.prompts * args.samples,
+        num_generations=args.samples,
+        max_completion_length=args.max_new_tokens,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        max_steps=args.steps,
+        beta=0.0,
+        temperature=1.0,
+        logging_steps=10**6,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        seed=0,
+        dataloader_num_workers=0,
+    )
+    trainer = GRPOTrainer(
+        model=str(model_dir),
+        reward_funcs=reward,
+        args=config,
+        train_dataset=Dataset.from_dict(rows),
+        processing_class=load_demo_processor(model_dir),
+    )
+    began = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - began
+    scorer.close()
+    samples = args.steps * args.prompts * args.samples
+    return {"seconds": seconds, "samples/s": samples / seconds, "tokens/s": sum(generated) / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "eureka"
+        eureka = run_eureka(args, run_dir)
+        trl = run_trl(args, run_dir)
+    print(f"{'':10} {'samples/s':>10} {'tokens/s':>10} {'seconds':>8}")
+    for name, result in (("eureka", eureka), ("trl", trl)):
+        print(f"{name:10} {result['samples/s']:10.1f} {result['tokens/s']:10.1f} {result['seconds']:8.1f}")
+    print(f"ratio eureka/trl (samples/s): {eureka['samples/s'] / trl['samples/s']:.2f}x")
+    print("eureka phase timings per step (s): " + ", ".join(f"{k[5:]}={v:.3f}" for k, v in eureka.items() if k.startswith("time/")))
+
+
+if __name__ == "__main__":
+    main()

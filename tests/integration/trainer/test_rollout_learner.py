@@ -1,0 +1,120 @@
+"""The `hf` rollout engine and the `torch` learner on the tiny Qwen2-VL, without Ray."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from eureka_trainer.backends import GenerationRequest, SamplingConfig, TrainSample
+from eureka_trainer.demo.assets import draw_shapes
+from eureka_trainer.demo.resolve import load_demo_processor
+from eureka_trainer.demo.warmup import demo_messages
+from eureka_trainer.learner.modeling import ImageTokenMismatch, pack
+from eureka_trainer.learner.torch_learner import LearnerConfig, TorchLearner
+from eureka_trainer.rollout.hf import HFRolloutEngine
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def parts(demo_assets: Path) -> tuple[HFRolloutEngine, TorchLearner, list[GenerationRequest]]:
+    model = str(demo_assets / "tiny-qwen2-vl")
+    processor = load_demo_processor(model)
+    engine = HFRolloutEngine(model, "qwen2_vl", processor.tokenizer)
+    config = LearnerConfig(
+        model_path=model,
+        family="qwen2_vl",
+        pad_id=processor.tokenizer.pad_token_id,
+        total_optimizer_steps=4,
+        learning_rate=1e-3,
+        train_batch_size=8,
+        micro_batch_size=4,
+        frozen_prefixes=("visual.",),
+    )
+    learner = TorchLearner(config)
+    text = processor.apply_chat_template(
+        demo_messages(), add_generation_prompt=True, tokenize=False
+    )
+    rng = random.Random(0)
+    requests = []
+    for count in (1, 3):
+        enc = processor(text=[text], images=[draw_shapes(count, rng)], return_tensors="pt")
+        mm = {"pixel_values": enc["pixel_values"], "image_grid_thw": enc["image_grid_thw"]}
+        requests.append(GenerationRequest(prompt_ids=enc["input_ids"][0].tolist(), mm_inputs=mm))
+    return engine, learner, requests
+
+
+def _samples(
+    requests: list[GenerationRequest], groups: list, advantage: float
+) -> list[TrainSample]:
+    return [
+        TrainSample(
+            prompt_ids=req.prompt_ids,
+            response_ids=c.token_ids,
+            advantages=[advantage * (1 if j % 2 else -1)] * len(c.token_ids),
+            old_logprobs=c.logprobs,
+            mm_inputs=req.mm_inputs,
+        )
+        for req, group in zip(requests, groups, strict=True)
+        for j, c in enumerate(group)
+    ]
+
+
+def test_generation_is_seeded_and_logprobs_match_the_learner(parts) -> None:
+    engine, learner, requests = parts
+    sampling = SamplingConfig(n=4, max_new_tokens=8, temperature=1.0, seed=7)
+    first = engine.generate(requests, sampling)
+    again = engine.generate(requests, sampling)
+    assert [[c.token_ids for c in g] for g in first] == [[c.token_ids for c in g] for g in again]
+    assert len(first) == 2 and all(len(g) == 4 for g in first)
+    vision = set(engine.suppressed)
+    for group in first:
+        for c in group:
+            assert len(c.logprobs) == len(c.token_ids) and not vision & set(c.token_ids)
+    recomputed = learner.logprobs(_samples(requests, first, 0.0))
+    flat = [c.logprobs for g in first for c in g]
+    for ours, theirs in zip(recomputed, flat, strict=True):
+        torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), atol=1e-4, rtol=0)
+
+
+def test_update_then_sync_makes_the_engine_sample_from_the_new_policy(parts) -> None:
+    engine, learner, requests = parts
+    sampling = SamplingConfig(n=4, max_new_tokens=8, seed=3)
+    groups = engine.generate(requests, sampling)
+    visual_before = {n: p.clone() for n, p in learner.model.named_parameters() if "visual" in n}
+    metrics = learner.update(_samples(requests, groups, 1.0))
+    assert {"policy/loss", "policy/grad_norm", "lr"} <= metrics.keys()
+    for name, param in learner.model.named_parameters():
+        if name in visual_before:  # frozen by prefix
+            assert torch.equal(param, visual_before[name]), name
+    buckets = learner.weight_buckets(64 << 10)
+    assert len(buckets) > 1
+    engine.load_weights(buckets)
+    after = engine.generate(requests, sampling)
+    recomputed = learner.logprobs(_samples(requests, after, 0.0))
+    for ours, c in zip(recomputed, [c for g in after for c in g], strict=True):
+        torch.testing.assert_close(torch.tensor(ours), torch.tensor(c.logprobs), atol=1e-4, rtol=0)
+
+
+def test_image_token_mismatch_is_a_clear_error(parts) -> None:
+    _, learner, requests = parts
+    req = requests[0]
+    image_pad = learner.model.config.image_token_id
+    cut = [*[t for t in req.prompt_ids if t != image_pad][:-1], image_pad]  # 1 token, 4 features
+    with pytest.raises(ImageTokenMismatch, match=r"1 <\|image_pad\|> tokens .* 4 image features"):
+        pack([cut], [[1, 2]], [req.mm_inputs], 0, learner.model.config)
+
+
+def test_unknown_frozen_prefix_is_refused(demo_assets: Path) -> None:
+    config = LearnerConfig(
+        model_path=str(demo_assets / "tiny-qwen2-vl"),
+        family="qwen2_vl",
+        pad_id=0,
+        total_optimizer_steps=1,
+        frozen_prefixes=("vision_tower.",),
+    )
+    with pytest.raises(ValueError, match=r"frozenPrefixes: 'vision_tower\.' matches no parameter"):
+        TorchLearner(config)
