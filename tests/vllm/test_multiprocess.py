@@ -28,6 +28,7 @@ def test_weights_reach_an_engine_core_in_another_process(
     )
     try:
         assert type(engine.llm.llm_engine.engine_core).__name__ == "SyncMPClient"
+        assert engine.transport == "bytes"
         prompt = engine.tokenizer("How many shapes are in the image?")["input_ids"]
         sampling = SamplingConfig(n=2, max_new_tokens=8, temperature=0.9, seed=3)
         state = perturbed_state(model, seed=21)
@@ -36,4 +37,4 @@ def test_weights_reach_an_engine_core_in_another_process(
         ref = learner_logprobs(with_weights(model, state), prompt, completions, temperature=0.9)
         assert max_abs_diff([c.logprobs for c in completions], ref) < 1e-4
     finally:
-        engine.llm.llm_engine.engine_core.shutdown()
+        engine.shutdown()

@@ -100,6 +100,7 @@ def test_load_weights_changes_outputs_and_matches_the_new_weights(
     text_engine: Any, text_model: tuple[Path, Any]
 ) -> None:
     model = text_model[1]
+    assert text_engine.transport == "inproc"  # the worker runs in this process
     # A prompt longer than a KV block: its cached prefix must not survive the update.
     long_prompt = prompts(text_engine)[0] * 40
     assert len(long_prompt) > 256

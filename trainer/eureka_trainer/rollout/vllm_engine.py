@@ -334,6 +334,11 @@ class VLLMRolloutEngine:
         self.llm.llm_engine.reset_encoder_cache()
         self.timings["load_weights_s"] = time.perf_counter() - start
 
+    def shutdown(self) -> None:
+        """Stop vLLM's engine core (its processes, when not in-process). Call it before the
+        interpreter exits: a multiprocess engine core left running can hang the exit."""
+        self.llm.llm_engine.engine_core.shutdown()
+
     # -- sleep / wake (colocated placement)
 
     def sleep(self) -> None:
