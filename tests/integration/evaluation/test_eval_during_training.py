@@ -77,7 +77,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     eval_file = write_shapes(root / "held-out", ShapesConfig(records=EVAL_RECORDS, seed=4321))
     run = root / "run"
     model = (
-        run / "demo-assets" / "tiny-qwen2-vl-seed0"
+        run / "demo-assets" / "tiny-qwen2-vl"
     )  # where `eureka run` looks for the demo model
     processor = build_processor()
     build_model(processor.tokenizer, seed=0).save_pretrained(model)
