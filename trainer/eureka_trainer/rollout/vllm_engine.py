@@ -263,6 +263,7 @@ class VLLMRolloutEngine:
         self.transport = transport_for(self.llm)
         self.asleep = False
         self.weights_awake = True
+        self._warned_top_p = False
         self.timings: dict[str, float] = {"init_s": time.perf_counter() - start}
 
     # -- generation
@@ -275,8 +276,9 @@ class VLLMRolloutEngine:
             raise EngineAsleep("generate() called while the engine sleeps: call wake_up() first")
         if not requests:
             return []
-        if not exact_logprobs(sampling):
-            log.warning("top_p < 1: vLLM logprobs are renormalised over the nucleus")
+        if not exact_logprobs(sampling) and not self._warned_top_p:
+            log.warning("top_p < 1: the reported logprobs are renormalised over the nucleus")
+            self._warned_top_p = True
         params = [self._params(sampling, i) for i in range(len(requests))]
         start = time.perf_counter()
         prompts = [prompt_input(r, self.image_token) for r in requests]
