@@ -25,7 +25,12 @@ def eureka_job(args: argparse.Namespace) -> Any:
 
     spec = {
         "model": {"name": "eureka-demo/tiny-qwen2-vl", "family": "qwen2_vl", "dtype": "float32"},
-        "data": {"trainFiles": ["eureka-demo://shapes"], "maxPromptLength": 64, "minPixels": 3136, "maxPixels": 3136},
+        "data": {
+            "trainFiles": ["eureka-demo://shapes"],
+            "maxPromptLength": 64,
+            "minPixels": 3136,
+            "maxPixels": 3136,
+        },
         "rewards": {"workers": 1},
         "algorithm": {
             "estimator": "grpo",
@@ -38,12 +43,23 @@ def eureka_job(args: argparse.Namespace) -> Any:
             "warmupRatio": 0.0,
         },
         "rollout": {"backend": "hf", "maxNewTokens": args.max_new_tokens},
-        "learner": {"backend": "torch", "microBatchSize": args.prompts * args.samples, "gradientCheckpointing": False},
+        "learner": {
+            "backend": "torch",
+            "microBatchSize": args.prompts * args.samples,
+            "gradientCheckpointing": False,
+        },
         "resources": {"workers": {"gpus": 0}},
         "checkpoint": {"intervalSteps": 10**6, "storage": {"path": "checkpoints"}},
         "logging": {"tensorboard": {"enabled": False}},
     }
-    return validate_rljob({"apiVersion": "eureka.dev/v1alpha1", "kind": "RLJob", "metadata": {"name": "bench"}, "spec": spec})
+    return validate_rljob(
+        {
+            "apiVersion": "eureka.dev/v1alpha1",
+            "kind": "RLJob",
+            "metadata": {"name": "bench"},
+            "spec": spec,
+        }
+    )
 
 
 def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
@@ -54,8 +70,15 @@ def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     seconds = sum(r["time/step"] for r in rows)
     samples = len(rows) * args.prompts * args.samples
     tokens = sum(r["response_length/mean"] * args.prompts * args.samples for r in rows)
-    phases = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in rows[0] if k.startswith("time/")}
-    return {"seconds": seconds, "samples/s": samples / seconds, "tokens/s": tokens / seconds, **phases}
+    phases = {
+        k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in rows[0] if k.startswith("time/")
+    }
+    return {
+        "seconds": seconds,
+        "samples/s": samples / seconds,
+        "tokens/s": tokens / seconds,
+        **phases,
+    }
 
 
 def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
@@ -71,14 +94,30 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     shapes = run_dir / "demo-assets" / "shapes"
     records = [json.loads(line) for line in (shapes / "shapes.jsonl").read_text().splitlines()]
     rows = {
-        "prompt": [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many shapes?"}]}] for _ in records],
-        "image": [Image.open(shapes / r["image_urls"][0].removeprefix("file://")).convert("RGB") for r in records],
+        "prompt": [
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image"}, {"type": "text", "text": "How many shapes?"}],
+                }
+            ]
+            for _ in records
+        ],
+        "image": [
+            Image.open(shapes / r["image_urls"][0].removeprefix("file://")).convert("RGB")
+            for r in records
+        ],
         "answer": [r["answer"] for r in records],
     }
     scorer = BatchScorer(RewardsSpec(workers=1))
     generated: list[int] = []
 
-    def reward(completions: list[Any], answer: list[str], completion_ids: list[list[int]] | None = None, **_: Any) -> list[float]:
+    def reward(
+        completions: list[Any],
+        answer: list[str],
+        completion_ids: list[list[int]] | None = None,
+        **_: Any,
+    ) -> list[float]:
         texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
         if completion_ids is not None:
             generated.append(sum(len(ids) for ids in completion_ids))
@@ -114,7 +153,11 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     seconds = time.perf_counter() - began
     scorer.close()
     samples = args.steps * args.prompts * args.samples
-    return {"seconds": seconds, "samples/s": samples / seconds, "tokens/s": sum(generated) / seconds}
+    return {
+        "seconds": seconds,
+        "samples/s": samples / seconds,
+        "tokens/s": sum(generated) / seconds,
+    }
 
 
 def main() -> None:
@@ -132,9 +175,14 @@ def main() -> None:
         trl = run_trl(args, run_dir)
     print(f"{'':10} {'samples/s':>10} {'tokens/s':>10} {'seconds':>8}")
     for name, result in (("eureka", eureka), ("trl", trl)):
-        print(f"{name:10} {result['samples/s']:10.1f} {result['tokens/s']:10.1f} {result['seconds']:8.1f}")
+        print(
+            f"{name:10} {result['samples/s']:10.1f} {result['tokens/s']:10.1f} {result['seconds']:8.1f}"
+        )
     print(f"ratio eureka/trl (samples/s): {eureka['samples/s'] / trl['samples/s']:.2f}x")
-    print("eureka phase timings per step (s): " + ", ".join(f"{k[5:]}={v:.3f}" for k, v in eureka.items() if k.startswith("time/")))
+    print(
+        "eureka phase timings per step (s): "
+        + ", ".join(f"{k[5:]}={v:.3f}" for k, v in eureka.items() if k.startswith("time/"))
+    )
 
 
 if __name__ == "__main__":

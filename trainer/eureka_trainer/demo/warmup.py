@@ -1,9 +1,10 @@
 """A short supervised warm-up that teaches the demo model the answer format, not the answer.
 
 The response is `<think></think><answer>N</answer><|im_end|>`. Every format token is trained
-with cross-entropy; at the digit the target is the uniform distribution over the possible
-counts, so the model learns to emit a count without learning which one: RL starts at chance
-accuracy (about 1/4) and has to learn to look at the image.
+with cross-entropy; at the digit only the batch-average distribution is trained, towards
+uniform over the possible counts, so the model learns to emit a count without learning which
+one, and without being pushed to ignore the image: RL starts at chance accuracy (about 1/4)
+and has to learn to look.
 """
 
 from __future__ import annotations
@@ -62,8 +63,12 @@ def warm_up(
         logits = model(**inputs, use_cache=False).logits[:, prompt_len - 1 : -1]  # [B, R, V]
         logp = torch.log_softmax(logits.float(), dim=-1)
         token_nll = -logp.gather(-1, targets[..., None]).squeeze(-1)  # [B, R]
-        token_nll[:, digit_at] = -logp[:, digit_at, digits].mean(-1)  # uniform over the counts
-        loss = token_nll.mean()
+        format_mask = torch.ones_like(token_nll)
+        format_mask[:, digit_at] = 0
+        # The digit: only the batch-average distribution is pulled to uniform over the counts,
+        # so nothing pushes the answer to ignore the image (a per-sample target would).
+        marginal = logp[:, digit_at].exp().mean(0)[digits]  # [C]
+        loss = (token_nll * format_mask).sum() / format_mask.sum() - marginal.log().mean()
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
