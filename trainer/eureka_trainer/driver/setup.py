@@ -89,6 +89,9 @@ class Run:
     paths: RunPaths
 
     def close(self) -> None:
+        evaluator = getattr(self.trainer, "evaluator", None)
+        if evaluator is not None:
+            evaluator.close()
         self.scorer.close()
         self.topology.shutdown()
 
@@ -121,6 +124,11 @@ def build_run(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     config = learner_config(spec, model_path, int(pad), steps, layout.learners)
     scorer = BatchScorer(spec.rewards)
+    # Evaluation during training (spec.evaluation, data.evalFiles); built before the actors so a
+    # bad eval record stops the job at once. See eureka_trainer.evaluation.training.
+    from eureka_trainer.evaluation.training import build_evaluator
+
+    evaluator = build_evaluator(spec, processor, paths, scorer)
     topology = Topology(spec, model_path, config, layout)
     checkpoints = CheckpointManager(paths.checkpoints, spec.checkpoint.keep_last)
     latest = checkpoints.latest() if spec.checkpoint.resume == "auto" else None
@@ -135,5 +143,6 @@ def build_run(
         total_steps=steps,
         on_step=on_step,
         stop_after=stop_after,
+        evaluator=evaluator,
     )
     return Run(trainer, topology, scorer, paths)

@@ -60,6 +60,7 @@ class Trainer:
         total_steps: int,
         on_step: Callable[[StepResult], None] | None = None,
         stop_after: int | None = None,
+        evaluator: Any = None,
     ) -> None:
         from eureka_trainer.algos import OnlineFilter
 
@@ -68,6 +69,7 @@ class Trainer:
         self.total_steps = total_steps
         self.on_step = on_step
         self.stop_after = stop_after
+        self.evaluator = evaluator  # eureka_trainer.evaluation: eval/* metrics when due
         self.filter: Any = OnlineFilter(spec.algorithm.filter, spec.algorithm.rollout_batch_size)
         self.step = 0
         self.samples_seen = 0
@@ -109,6 +111,7 @@ class Trainer:
         }
         if self.step % self.spec.checkpoint.interval_steps == 0 or self.step == self.total_steps:
             metrics["time/checkpoint"] = self.timed_value(self.save_checkpoint)
+        metrics.update(self.evaluate())
         metrics["time/step"] = time.perf_counter() - start
         self.report(groups, metrics)
         return StepResult(self.step, metrics)
@@ -230,6 +233,13 @@ class Trainer:
     def sync(self) -> dict[str, float]:
         """Push the new weights to every rollout engine, timed as `time/sync`."""
         return self.topology.sync()
+
+    def evaluate(self) -> dict[str, float]:
+        """`eval/*` on `data.evalFiles` every `evaluation.intervalSteps` steps and at the last step,
+        with the weights just synced to the rollout engines (those of this step's checkpoint)."""
+        from eureka_trainer.evaluation.training import maybe_evaluate
+
+        return maybe_evaluate(self.evaluator, self.topology.generate, self.step, self.total_steps)
 
     def report(self, groups: Sequence[Group], metrics: dict[str, float]) -> None:
         """Metrics, progress and a few samples to the status sink."""
