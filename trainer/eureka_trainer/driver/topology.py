@@ -177,6 +177,9 @@ class Topology:
 
         for actor in [*self.engines, *self.learners]:
             ray.kill(actor)
+        group = getattr(self, "placement_group", None)
+        if group is not None:  # else its reserved CPUs/GPUs block the next run in this Ray
+            ray.util.remove_placement_group(group)
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
