@@ -51,3 +51,13 @@ def test_crd_command_does_not_import_torch() -> None:
         "assert not {'torch', 'ray', 'kopf'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_rollout_backend_points_at_a_real_module() -> None:
+    import importlib.util
+
+    from eureka_trainer.rollout import ROLLOUT_BACKENDS
+
+    for name in ROLLOUT_BACKENDS.names():
+        module = ROLLOUT_BACKENDS.get(name).partition(":")[0]
+        assert importlib.util.find_spec(module) is not None, f"{name}: {module} missing"

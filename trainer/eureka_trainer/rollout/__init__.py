@@ -13,7 +13,7 @@ from eureka_trainer.algos.registry import Registry
 
 ROLLOUT_BACKENDS: Registry[str] = Registry("rollout backend")
 ROLLOUT_BACKENDS.add("hf", "eureka_trainer.rollout.hf:HFRolloutEngine")
-ROLLOUT_BACKENDS.add("vllm", "eureka_trainer.rollout.vllm:VLLMRolloutEngine")
+ROLLOUT_BACKENDS.add("vllm", "eureka_trainer.rollout.vllm_engine:VLLMRolloutEngine")
 
 
 def load_class(dotted: str) -> Any:
