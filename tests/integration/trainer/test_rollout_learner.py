@@ -118,3 +118,46 @@ def test_unknown_frozen_prefix_is_refused(demo_assets: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"frozenPrefixes: 'vision_tower\.' matches no parameter"):
         TorchLearner(config)
+
+
+@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"])
+def test_micro_batches_accumulate_to_the_full_batch_gradient(
+    parts, demo_assets: Path, aggregation: str
+) -> None:
+    """Responses of unequal length: micro batches of 1 must give the full batch's gradient."""
+    engine, _, requests = parts
+    groups = engine.generate(requests, SamplingConfig(n=4, max_new_tokens=8, seed=5))
+    samples = _samples(requests, groups, 1.0)
+    lengths = {len(s.response_ids) for s in samples}
+    samples[0].response_ids = samples[0].response_ids[:1]  # force unequal lengths
+    samples[0].advantages, samples[0].old_logprobs = (
+        samples[0].advantages[:1],
+        samples[0].old_logprobs[:1],
+    )
+    assert len(lengths | {1}) > 1
+    grads = []
+    for micro in (8, 1):
+        config = LearnerConfig(
+            model_path=str(demo_assets / "tiny-qwen2-vl"),
+            family="qwen2_vl",
+            pad_id=0,
+            total_optimizer_steps=1,
+            train_batch_size=8,
+            micro_batch_size=micro,
+            aggregation=aggregation,
+            max_grad_norm=1e9,
+        )
+        learner = TorchLearner(config)
+        learner._train_mode(True)
+
+        def capture(learner: TorchLearner = learner) -> float:  # instead of the optimizer step
+            grads.append(
+                torch.cat(
+                    [p.grad.flatten() for p in learner.model.parameters() if p.grad is not None]
+                )
+            )
+            return 0.0
+
+        learner._step = capture  # type: ignore[method-assign]
+        learner._optimizer_step(samples)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-4)

@@ -85,7 +85,7 @@ class DeepSpeedLearner(TorchLearner):
         )
 
     def _backward(self, loss: torch.Tensor) -> None:
-        # The caller already divided by the micro batches per step (= DeepSpeed's GAS).
+        # The caller's micro losses are already normalised by the whole batch (they sum to it).
         self.engine.backward(loss, scale_wrt_gas=False)
         self.engine.step()
 

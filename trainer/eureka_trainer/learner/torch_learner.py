@@ -194,17 +194,22 @@ class TorchLearner:
 
     def _optimizer_step(self, batch: Sequence[TrainSample]) -> dict[str, float]:
         micro = _chunks(list(batch), self.config.micro_batch_size)
+        # Each micro loss is divided by the whole batch's count, so their sum is exactly the
+        # full batch's loss for every aggregation (dividing by len(micro) is not, for token-mean).
+        normalizer = _batch_normalizer(batch, self.config.aggregation)
         sums: dict[str, float] = {}
         for chunk in micro:
-            loss, metrics = self._micro_loss(chunk)
-            self._backward(loss / len(micro))
+            loss, metrics = self._micro_loss(chunk, normalizer)
+            self._backward(loss)
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value / len(micro)
         sums["policy/grad_norm"] = self._step()
         self.optimizer_steps += 1
         return sums
 
-    def _micro_loss(self, chunk: Sequence[TrainSample]) -> tuple[torch.Tensor, dict[str, float]]:
+    def _micro_loss(
+        self, chunk: Sequence[TrainSample], normalizer: float | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         batch = self._pack(chunk)
         logp, entropy, mask = response_logprobs(
@@ -227,6 +232,7 @@ class TorchLearner:
             kl_estimator=c.kl_estimator,
             kl_in_loss=c.kl_in_loss,
             entropy=entropy,
+            normalizer=normalizer,
         )
 
     def _pack(self, chunk: Sequence[TrainSample]) -> Any:
@@ -282,3 +288,11 @@ def _padded(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : len(row)] = torch.tensor(row[:width], dtype=torch.float32)
     return out
+
+
+def _batch_normalizer(batch: Sequence[TrainSample], aggregation: str) -> float:
+    """What `aggregate_loss` divides by over a whole train batch: its response tokens for
+    `token-mean`, else its sequences that have tokens (the learner's mask is the response)."""
+    if aggregation == "token-mean":
+        return float(max(1, sum(len(s.response_ids) for s in batch)))
+    return float(max(1, sum(1 for s in batch if s.response_ids)))
