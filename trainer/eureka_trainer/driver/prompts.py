@@ -34,6 +34,9 @@ def load_processor(model_path: str, family: str) -> Any:
     return AutoProcessor.from_pretrained(model_path)  # type: ignore[no-untyped-call]
 
 
+MAX_REFUSED_EPOCHS = 2  # epochs' worth of refusals before giving up (all data is bad)
+
+
 class PromptSource:
     """Encoded prompt batches from the training files, with a resumable position."""
 
@@ -50,6 +53,7 @@ class PromptSource:
             seed=seed,
         )
         self.truncated = 0
+        self.refused = 0
 
     @property
     def epoch(self) -> int:
@@ -59,37 +63,58 @@ class PromptSource:
         return len(self.stream)
 
     def next_batch(self, count: int) -> list[EncodedItem]:
-        """The next `count` prompts (the stream wraps into the next epoch)."""
-        from eureka_trainer.data import encode_prompt
+        """The next `count` prompts (the stream wraps into the next epoch).
 
-        items = []
-        for record in self.stream.next_batch(count):
-            encoded = encode_prompt(
-                record,
-                self.processor,
-                family=self.family,
-                max_prompt_length=self.data.max_prompt_length,
-                min_pixels=self.data.min_pixels,
-                max_pixels=self.data.max_pixels,
-            )
-            self.truncated += int(encoded.truncated)
-            request = GenerationRequest(
-                prompt_ids=list(encoded.input_ids),
-                mm_inputs=dict(encoded.mm_inputs),
-                images=list(encoded.images),
-                text=encoded.text,
-            )
-            items.append(
-                EncodedItem(record.id, _user_text(record.messages), record.answer, request)
-            )
+        A prompt the encoder refuses (e.g. its image tokens alone exceed `maxPromptLength`)
+        stops the job under `badLines: fail` (the error names file:line) and is counted and
+        replaced by the next record under `badLines: skip`.
+        """
+        from eureka_trainer.data import DataError
+
+        items: list[EncodedItem] = []
+        while len(items) < count:
+            for record in self.stream.next_batch(count - len(items)):
+                try:
+                    items.append(self._encode(record))
+                except DataError:
+                    if self.data.bad_lines == "fail":
+                        raise
+                    self.refused += 1
+            if self.refused > MAX_REFUSED_EPOCHS * max(1, len(self.stream)):
+                raise RuntimeError("every prompt of the training data is refused by the encoder")
         return items
 
+    def _encode(self, record: Any) -> EncodedItem:
+        from eureka_trainer.data import encode_prompt
+
+        encoded = encode_prompt(
+            record,
+            self.processor,
+            family=self.family,
+            max_prompt_length=self.data.max_prompt_length,
+            min_pixels=self.data.min_pixels,
+            max_pixels=self.data.max_pixels,
+        )
+        self.truncated += int(encoded.truncated)
+        request = GenerationRequest(
+            prompt_ids=list(encoded.input_ids),
+            mm_inputs=dict(encoded.mm_inputs),
+            images=list(encoded.images),
+            text=encoded.text,
+        )
+        return EncodedItem(record.id, _user_text(record.messages), record.answer, request)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"stream": self.stream.state_dict(), "truncated": self.truncated}
+        return {
+            "stream": self.stream.state_dict(),
+            "truncated": self.truncated,
+            "refused": self.refused,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state["stream"])
         self.truncated = state["truncated"]
+        self.refused = state.get("refused", 0)
 
 
 def _user_text(messages: list[dict[str, Any]]) -> str:
