@@ -113,3 +113,8 @@ def test_reference_docs_match_generator() -> None:
     page = (ROOT / "docs/rljob-reference.md").read_text()
     assert page == render_reference(), "docs/rljob-reference.md is stale: run `make crd`"
     assert "`spec.algorithm.filter.freezingFilterSteps`" in page
+
+
+def test_chart_ships_kopf_peering_crds_identical_to_manifests() -> None:
+    chart = ROOT / "charts/eureka/crds/kopf-peering-crds.yaml"
+    assert chart.read_text() == (ROOT / "manifests/operator/kopf-peering-crds.yaml").read_text()
