@@ -114,6 +114,7 @@ def test_layout_local_and_cluster() -> None:
     )
     local = plan_layout(spec, cluster=False, local_cpus=2)
     assert (local.engines, local.learners, local.engine_gpus) == (1, 1, 0.0)
+    assert local.threads == 2  # phases run one after another: each actor may use every core
     cluster = plan_layout(spec, cluster=True, local_cpus=2)
     assert (cluster.engines, cluster.learners) == (8, 8)
     assert cluster.engine_gpus + cluster.learner_gpus == 1.0  # both share each GPU

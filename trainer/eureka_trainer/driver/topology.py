@@ -37,7 +37,9 @@ def plan_layout(spec: RLJobSpec, *, cluster: bool, local_cpus: int) -> Layout:
     """Actor counts and resources: all local on a laptop, the spec's pools in a cluster."""
     res = spec.resources
     if not cluster:
-        return Layout(1, 1, 0.0, 0.0, cpus_per_actor=1.0, threads=max(1, local_cpus // 2))
+        # The phases run one after another (generate, then update), so each actor may use
+        # every local core while it works.
+        return Layout(1, 1, 0.0, 0.0, cpus_per_actor=1.0, threads=max(1, local_cpus))
     colocated = res.placement == "colocated"
     rollout_pool = res.workers if colocated else res.rollout
     assert rollout_pool is not None
