@@ -49,48 +49,13 @@ def build_text_model(folder: Path, seed: int = 0) -> Any:
 
 
 def build_vl_model(folder: Path, seed: int = 0) -> tuple[Any, Any]:
-    """A tiny Qwen2VLForConditionalGeneration + processor saved in `folder`; (model, processor)."""
-    import torch
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
-
+    """The demo's tiny Qwen2VLForConditionalGeneration (vision head size 32 for vLLM's CPU
+    kernels) + processor saved in `folder`; (model in eval mode, processor)."""
     from eureka_trainer.data.tiny import build_tiny_processor
+    from eureka_trainer.demo.assets import build_model
 
     processor = build_tiny_processor()
-    tokenizer = processor.tokenizer
-    ids = tokenizer.convert_tokens_to_ids
-    special = _token_ids(tokenizer)
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            **TEXT_LAYERS,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [4, 6, 6],
-            },
-            "tie_word_embeddings": True,
-            **special,
-        },
-        vision_config={
-            "depth": 2,
-            "embed_dim": 64,
-            "hidden_size": HIDDEN,
-            "num_heads": 2,
-            "mlp_ratio": 2,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids("<|image_pad|>"),
-        video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"),
-        vision_end_token_id=ids("<|vision_end|>"),
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = special["eos_token_id"]
-    model.generation_config.pad_token_id = special["pad_token_id"]
+    model = build_model(processor.tokenizer, seed, vision_heads=2, max_positions=1024).eval()
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return model, processor

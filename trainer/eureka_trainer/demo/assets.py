@@ -120,8 +120,13 @@ def build_processor() -> Any:
     )
 
 
-def build_model(tokenizer: Any, seed: int) -> Any:
-    """A 0.6M-parameter Qwen2-VL built from a config (float32, random init from `seed`)."""
+def build_model(
+    tokenizer: Any, seed: int, *, vision_heads: int = 4, max_positions: int = 512
+) -> Any:
+    """A 0.6M-parameter Qwen2-VL built from a config (float32, random init from `seed`).
+
+    `vision_heads` 2 gives the vision tower head size 32, which vLLM's CPU kernels need (the
+    vLLM test tier builds its model here with that)."""
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
@@ -135,7 +140,7 @@ def build_model(tokenizer: Any, seed: int) -> Any:
             "num_hidden_layers": 2,
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
-            "max_position_embeddings": 512,
+            "max_position_embeddings": max_positions,
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 10000.0,
@@ -150,7 +155,7 @@ def build_model(tokenizer: Any, seed: int) -> Any:
             "depth": 2,
             "embed_dim": 64,
             "hidden_size": hidden,
-            "num_heads": 4,
+            "num_heads": vision_heads,
             "mlp_ratio": 2,
             "patch_size": 14,
             "spatial_merge_size": 2,
