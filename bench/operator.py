@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import statistics
@@ -45,8 +46,13 @@ class TimedEmulator(Emulator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.arrived: dict[tuple[str, str], float] = {}
+        # (verb, resource) -> requests served, to show the API traffic per job.
+        self.served: collections.Counter[str] = collections.Counter()
 
     async def _handle(self, request: Any) -> Any:
+        what = request.resource.plural if request.resource is not None else "discovery"
+        verb = request.action.name.lower() if request.action is not None else request.method
+        self.served[f"{verb} {what}{'/' + request.subresource if request.subresource else ''}"] += 1
         if request.action == kmock.action.CREATE and request.resource is not None:
             name = (request.data or {}).get("metadata", {}).get("name")
             if request.resource.plural in ("rljobs", "rayjobs") and name:
@@ -80,9 +86,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def profile_operator(pid: int) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=FILE (and py-spy installed): sample the operator for BENCH_PYSPY_S seconds
+    (whole seconds, default 3) from the first RLJob on, as py-spy's raw (collapsed stacks) format."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return None
+    seconds = os.environ.get("BENCH_PYSPY_S", "3")
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "500", "-f", "raw", "-o", out]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def settle(emu: TimedEmulator, quiet: float = 1.0, limit: float = 20.0) -> None:
+    """Wait until the emulator has served no request for `quiet` seconds (at most `limit`)."""
+    deadline = time.monotonic() + limit
+    total = sum(emu.served.values())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet)
+        now = sum(emu.served.values())
+        if now == total:
+            return
+        total = now
 
 
 async def bench(jobs: int, timeout: float) -> dict[str, Any]:
@@ -113,7 +143,9 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
                     raise RuntimeError(f"operator did not start; see {tmp / 'operator.log'}")
                 await asyncio.sleep(0.05)
             names = [f"job-{i:04d}" for i in range(jobs)]
+            spy = profile_operator(proc.pid)
             operator_cpu0, emulator_cpu0 = cpu_seconds(proc.pid), time.process_time()
+            served0 = collections.Counter(emu.served)
             start = time.perf_counter()
 
             async def create(name: str) -> None:
@@ -130,7 +162,11 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
             done = [n for n in names if ("rayjobs", n) in emu.arrived]
             latencies = [emu.arrived[("rayjobs", n)] - emu.arrived[("rljobs", n)] for n in done]
             last = max(emu.arrived[("rayjobs", n)] for n in done) - start if done else float("nan")
+            await settle(emu)  # the follow-up writes (status, Events) belong to the jobs too
+            served = emu.served - served0
             peak = peak_rss_mb(proc.pid)
+            if spy is not None:
+                await asyncio.to_thread(spy.wait)
             operator_cpu = cpu_seconds(proc.pid) - operator_cpu0
             emulator_cpu = time.process_time() - emulator_cpu0
         finally:
@@ -153,6 +189,7 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
         # Where the time went: both processes share this machine's cores.
         "operator_cpu_s": round(operator_cpu, 1),
         "emulator_cpu_s": round(emulator_cpu, 1),
+        "requests_per_job": {k: round(n / jobs, 2) for k, n in sorted(served.items())},
         "cores": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 1),
     }

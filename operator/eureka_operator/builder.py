@@ -66,21 +66,39 @@ def owner_reference(name: str, uid: str) -> Obj:
 
 
 def build_objects(job: RLJob, *, namespace: str | None = None, uid: str | None = None) -> list[Obj]:
-    """Every child of `job`, in creation order; owner references only when `uid` is known."""
-    ns = namespace or job.metadata.namespace or "default"
-    names = Names(job.metadata.name)
+    """Every child of `job`: the supporting objects, then the RayJob (owner refs if `uid`)."""
+    return [
+        *build_support(job, namespace=namespace, uid=uid),
+        build_rayjob_for(job, namespace, uid),
+    ]
+
+
+def build_support(job: RLJob, *, namespace: str | None = None, uid: str | None = None) -> list[Obj]:
+    """The ConfigMap, ServiceAccount, Role and RoleBinding of `job`."""
     builders: list[Callable[[RLJob, str, Names], Obj]] = [
         build_configmap,
         build_service_account,
         build_role,
         build_role_binding,
-        build_rayjob,
     ]
-    objects = [builder(job, ns, names) for builder in builders]
+    return [
+        _owned(b(job, _ns(job, namespace), Names(job.metadata.name)), job, uid) for b in builders
+    ]
+
+
+def build_rayjob_for(job: RLJob, namespace: str | None = None, uid: str | None = None) -> Obj:
+    """The RayJob of `job` alone (the operator creates it first: it is what the user waits for)."""
+    return _owned(build_rayjob(job, _ns(job, namespace), Names(job.metadata.name)), job, uid)
+
+
+def _ns(job: RLJob, namespace: str | None) -> str:
+    return namespace or job.metadata.namespace or "default"
+
+
+def _owned(obj: Obj, job: RLJob, uid: str | None) -> Obj:
     if uid:
-        for obj in objects:
-            obj["metadata"]["ownerReferences"] = [owner_reference(job.metadata.name, uid)]
-    return objects
+        obj["metadata"]["ownerReferences"] = [owner_reference(job.metadata.name, uid)]
+    return obj
 
 
 def _meta(name: str, ns: str, job: RLJob, component: str) -> Obj:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -13,6 +15,7 @@ import kopf
 from eureka_operator import metrics
 from eureka_operator.builder import JOB_LABEL
 from eureka_operator.kube import Kube
+from eureka_operator.lanes import Lanes
 from eureka_operator.status import (
     CondUpdate,
     PodProblem,
@@ -43,14 +46,17 @@ logger = logging.getLogger("eureka.operator")
 
 @dataclass
 class State:
-    """Per-process state: the API client, per-job locks, the last status written per job."""
+    """Per-process state: the API client, work lanes, per-job locks, the last status written."""
 
     kube: Kube
-    # Reconciles in flight at once. Beyond it, jobs wait in arrival order (FIFO), so a burst of
-    # new RLJobs gets its RayJobs first-come-first-served instead of all of them late.
-    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
+    # Creating a new job's RayJob goes first; children, status and Events follow (lanes.py).
+    lanes: Lanes = field(default_factory=Lanes)
     locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     written: dict[Key, Obj] = field(default_factory=dict)
+    # Jobs whose reconcile is in flight (it writes their status last), and those of them that a
+    # RayJob or pod event changed meanwhile (the reconcile then reads the indexes and writes again).
+    reconciling: Counter[Key] = field(default_factory=Counter)
+    stale: set[Key] = field(default_factory=set)
 
     def lock(self, key: Key) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
@@ -58,6 +64,54 @@ class State:
     def forget(self, key: Key) -> None:
         self.locks.pop(key, None)
         self.written.pop(key, None)
+        self.stale.discard(key)
+
+    def leave_to_reconcile(self, key: Key) -> bool:
+        """True when a reconcile of `key` is in flight: it will write the status from the newest
+        indexes, so an event handler need not write one first (one status write per new job)."""
+        if self.reconciling[key]:
+            self.stale.add(key)
+            return True
+        return False
+
+    @contextlib.contextmanager
+    def reconcile(self, key: Key) -> Iterator[None]:
+        self.reconciling[key] += 1
+        try:
+            yield
+        finally:
+            self.reconciling[key] -= 1
+            if not self.reconciling[key]:
+                del self.reconciling[key]
+
+
+async def sync_latest(
+    state: State,
+    key: Key,
+    rayjobs: Mapping[Key, Any],
+    pods: Mapping[Key, Any],
+    *,
+    rljob: Mapping[str, Any],
+    rayjob: Mapping[str, Any] | None = None,
+    conditions: Mapping[str, CondUpdate | None] | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
+    """`sync_status` from the newest RayJob (`rayjob` until the index has one) and pod problems,
+    again while an event handler left a change to this reconcile (`State.leave_to_reconcile`)."""
+    while True:
+        state.stale.discard(key)
+        newest = first(rayjobs.get(key)) or rayjob
+        await sync_status(
+            state,
+            key,
+            rljob=rljob,
+            rayjob=newest,
+            problems=job_problems(pods, key),
+            conditions=conditions,
+            fields=fields,
+        )
+        if key not in state.stale:
+            return
 
 
 def state_of(memo: Any) -> State:
@@ -65,6 +119,11 @@ def state_of(memo: Any) -> State:
     if not isinstance(state, State):
         raise kopf.TemporaryError("the operator is still starting", delay=1)
     return state
+
+
+def job_problems(pods: Mapping[Key, Any], key: Key) -> list[PodProblem]:
+    """The problems of every pod of the job, from the pod index."""
+    return [p for problems in (pods.get(key) or ()) for p in problems]
 
 
 def first(store: Iterable[Any] | None) -> Any:

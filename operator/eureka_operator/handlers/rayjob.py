@@ -17,6 +17,7 @@ from eureka_operator.handlers.common import (
     State,
     first,
     handler,
+    job_problems,
     state_of,
     sync_status,
 )
@@ -46,10 +47,6 @@ async def pod_idx(
     return {(namespace, labels[JOB_LABEL]): problems} if problems else None
 
 
-def job_problems(pods: Any, key: Key) -> list[PodProblem]:
-    return [p for problems in (pods.get(key) or ()) for p in problems]
-
-
 async def on_rayjob_event(
     type: str | None,
     namespace: str,
@@ -62,15 +59,19 @@ async def on_rayjob_event(
 ) -> None:
     key = (namespace, labels[JOB_LABEL])
     state = state_of(memo)
+    if type != "DELETED" and state.leave_to_reconcile(key):
+        return
+    # Deferred: a burst of new RayJobs (an event each) must not delay the next RayJob's creation.
     with metrics.timed("rayjob"):
-        rljob = first(rljob_idx.get(key))
-        if type == "DELETED":
-            await rayjob_gone(state, key, rljob, pod_idx)
-            return
-        rayjob = first(rayjob_idx.get(key))
-        await sync_status(
-            state, key, rljob=rljob, rayjob=rayjob, problems=job_problems(pod_idx, key)
-        )
+        async with state.lanes.deferred():
+            # Read after the wait: the indexes hold the newest objects by now.
+            rljob = first(rljob_idx.get(key))
+            if type == "DELETED":
+                await rayjob_gone(state, key, rljob, rayjob_idx, pod_idx)
+                return
+            rayjob = first(rayjob_idx.get(key))
+            problems = job_problems(pod_idx, key)
+            await sync_status(state, key, rljob=rljob, rayjob=rayjob, problems=problems)
 
 
 async def on_pod_event(
@@ -83,17 +84,27 @@ async def on_pod_event(
     **_: Any,
 ) -> None:
     key = (namespace, labels[JOB_LABEL])
+    state = state_of(memo)
+    if state.leave_to_reconcile(key):
+        return
     with metrics.timed("pod"):
-        await sync_status(
-            state_of(memo),
-            key,
-            rljob=first(rljob_idx.get(key)),
-            rayjob=first(rayjob_idx.get(key)),
-            problems=job_problems(pod_idx, key),
-        )
+        async with state.lanes.deferred():
+            await sync_status(
+                state,
+                key,
+                rljob=first(rljob_idx.get(key)),
+                rayjob=first(rayjob_idx.get(key)),
+                problems=job_problems(pod_idx, key),
+            )
 
 
-async def rayjob_gone(state: State, key: Key, rljob: Obj | None, pods: Any) -> None:
+async def rayjob_gone(
+    state: State,
+    key: Key,
+    rljob: Obj | None,
+    rayjobs: kopf.Index[Key, Obj],
+    pods: kopf.Index[Key, list[PodProblem]],
+) -> None:
     """Recreate the RayJob (runPolicy.backoffLimit allows) or fail the job, saying why."""
     if rljob is None or rljob.get("deleting"):
         return  # the RLJob is going away: this is garbage collection at work
@@ -115,14 +126,8 @@ async def rayjob_gone(state: State, key: Key, rljob: Obj | None, pods: Any) -> N
             f"the RayJob {name} was deleted while the job was {phase or 'starting'}; "
             f"recreated it (retry {used + 1} of spec.runPolicy.backoffLimit={limit})."
         )
-        await ensure_children(
-            state,
-            body,
-            rljob,
-            None,
-            [],
-            {"RayJobRecreated": CondUpdate("True", "RayJobDeleted", message)},
-        )
+        recreated = {"RayJobRecreated": CondUpdate("True", "RayJobDeleted", message)}
+        await ensure_children(state, body, rljob, rayjobs, pods, recreated)
         return
     message = (
         f"the RayJob {name} was deleted while the job was {phase or 'starting'}. Raise "

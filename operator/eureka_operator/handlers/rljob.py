@@ -12,7 +12,8 @@ from eureka_operator import metrics
 from eureka_operator.builder import (
     SPEC_KEY,
     applied_spec,
-    build_objects,
+    build_rayjob_for,
+    build_support,
     dump_spec,
     spec_document,
 )
@@ -25,9 +26,9 @@ from eureka_operator.handlers.common import (
     handler,
     may_create,
     state_of,
-    sync_status,
+    sync_latest,
 )
-from eureka_operator.handlers.rayjob import job_problems, rayjob_gone
+from eureka_operator.handlers.rayjob import rayjob_gone
 from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
 from eureka_trainer.config import RLJob, RLJobError, validate_rljob
@@ -65,27 +66,20 @@ async def reconcile(
     """The one handler of create, resume (operator start) and spec updates."""
     key = (namespace, name)
     state = state_of(memo)
-    async with state.gate:
-        await _reconcile(state, body, key, rayjob_idx, pod_idx, resumed=reason == "resume")
-
-
-async def _reconcile(
-    state: State,
-    body: kopf.Body,
-    key: Key,
-    rayjob_idx: kopf.Index[Key, Obj],
-    pod_idx: kopf.Index[Key, list[PodProblem]],
-    *,
-    resumed: bool,
-) -> None:
     entry = rljob_entry(body)
     rayjob = first(rayjob_idx.get(key))
     with metrics.timed("rljob"):
-        if resumed and rayjob is None and _had_rayjob(state.written.get(key) or entry["status"]):
+        if reason == "resume" and rayjob is None and _had_rayjob(_status(state, key, entry)):
             # Deleted while no operator was watching: the same policy as a deletion seen live.
-            await rayjob_gone(state, key, entry, pod_idx)
+            async with state.lanes.deferred():
+                await rayjob_gone(state, key, entry, rayjob_idx, pod_idx)
             return
-        await ensure_children(state, dict(body), entry, rayjob, job_problems(pod_idx, key))
+        await ensure_children(state, dict(body), entry, rayjob_idx, pod_idx)
+
+
+def _status(state: State, key: Key, entry: Obj) -> Obj:
+    """The job's status as last written by this process, else as the RLJob carries it."""
+    return state.written.get(key) or entry["status"]
 
 
 def _had_rayjob(status: Mapping[str, Any]) -> bool:
@@ -103,63 +97,98 @@ async def ensure_children(
     state: State,
     body: Mapping[str, Any],
     entry: Obj,
-    rayjob: Obj | None,
-    problems: list[PodProblem],
+    rayjobs: kopf.Index[Key, Obj],
+    pods: kopf.Index[Key, list[PodProblem]],
     conditions: Mapping[str, CondUpdate | None] | None = None,
 ) -> None:
+    """Create or get every child, apply a spec change, write the status.
+
+    A missing RayJob is created first, in the urgent lane (lanes.py); the rest is deferred.
+    RayJob and pod events that arrive meanwhile leave the status to this call, which reads the
+    indexes when it writes (`sync_latest`): one status write per new job, never a stale one.
+    """
     meta = body.get("metadata") or {}
-    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-    key = (namespace, name)
-    conds: dict[str, CondUpdate | None] = dict(conditions or {})
+    key = (str(meta.get("namespace")), str(meta.get("name")))
+    with state.reconcile(key):
+        await _ensure(state, key, body, entry, rayjobs, pods, dict(conditions or {}))
+
+
+async def _ensure(
+    state: State,
+    key: Key,
+    body: Mapping[str, Any],
+    entry: Obj,
+    rayjobs: kopf.Index[Key, Obj],
+    pods: kopf.Index[Key, list[PodProblem]],
+    conds: dict[str, CondUpdate | None],
+) -> None:
+    namespace, name = key
+    rayjob = first(rayjobs.get(key))
     fields: Obj = {"observedGeneration": entry["generation"]}
     try:
         job = _validate(body, namespace, name)
     except RLJobError as err:
-        conds["InvalidSpec"] = CondUpdate(
-            "True", "InvalidSpec", invalid_message(err, rayjob is not None)
-        )
-        await sync_status(
-            state,
-            key,
-            rljob=entry,
-            rayjob=rayjob,
-            problems=problems,
-            conditions=conds,
-            fields=fields,
-        )
+        message = invalid_message(err, rayjob is not None)
+        conds["InvalidSpec"] = CondUpdate("True", "InvalidSpec", message)
+        job = None
+    else:
+        conds["InvalidSpec"] = None
+    if job is None or (rayjob is None and not may_create(_status(state, key, entry))):
+        # An invalid spec, or a finished job: no children to make, only the status to write.
+        async with state.lanes.deferred():
+            await sync_latest(
+                state,
+                key,
+                rayjobs,
+                pods,
+                rljob=entry,
+                conditions=conds if job is None else None,
+                fields=fields,
+            )
         return
-    conds["InvalidSpec"] = None
-    if rayjob is None and not may_create(state.written.get(key) or entry["status"]):
-        await sync_status(state, key, rljob=entry, rayjob=None, problems=problems, fields=fields)
-        return
-    *support, desired = build_objects(job, namespace=namespace, uid=entry["uid"])
+    desired = build_rayjob_for(job, namespace, entry["uid"])
+    if rayjob is None:
+        async with state.lanes.urgent():
+            rayjob, created = await state.kube.create_or_get(desired)
+        if created:
+            metrics.RAYJOBS_CREATED.inc()
+    _check_owner(rayjob, entry["uid"])
+    async with state.lanes.deferred():
+        rayjob, refusal = await _ensure_support(state, job, entry, rayjob, desired)
+        conds.update(refusal)
+        fields["rayJobName"] = desired["metadata"]["name"]
+        await sync_latest(
+            state, key, rayjobs, pods, rljob=entry, rayjob=rayjob, conditions=conds, fields=fields
+        )
+
+
+async def _ensure_support(
+    state: State, job: RLJob, entry: Obj, rayjob: Obj, desired: Obj
+) -> tuple[Obj, dict[str, CondUpdate | None]]:
+    """Create or get the ConfigMap, ServiceAccount, Role and RoleBinding (concurrently), then
+    apply what the update policy allows of a spec change: (the RayJob, SpecChangeRefused update).
+    """
+    namespace = str(desired["metadata"]["namespace"])
+    support = build_support(job, namespace=namespace, uid=entry["uid"])
     results = await asyncio.gather(*(state.kube.create_or_get(obj) for obj in support))
     for obj, _ in results:
         _check_owner(obj, entry["uid"])
     configmap, configmap_created = results[0]
-    if rayjob is None:
-        rayjob, created = await state.kube.create_or_get(desired)
-        if created:
-            metrics.RAYJOBS_CREATED.inc()
-    _check_owner(rayjob, entry["uid"])
     applied = None if configmap_created else applied_spec(configmap)
-    if applied is not None:
-        wanted = spec_document(job, namespace)["spec"]
-        plan = plan_update(applied, wanted, rayjob, desired)
-        if plan.rayjob_patch:
-            rayjob = await state.kube.patch(
-                "RayJob", namespace, desired["metadata"]["name"], plan.rayjob_patch
-            )
-        if plan.applied_spec != applied:
-            doc = {**spec_document(job, namespace), "spec": plan.applied_spec}
-            data = {"data": {SPEC_KEY: dump_spec(doc)}}
-            await state.kube.patch("ConfigMap", namespace, configmap["metadata"]["name"], data)
-        refused = CondUpdate("True", plan.reason, refusal_message(plan)) if plan.refused else None
-        conds["SpecChangeRefused"] = refused
-    fields["rayJobName"] = desired["metadata"]["name"]
-    await sync_status(
-        state, key, rljob=entry, rayjob=rayjob, problems=problems, conditions=conds, fields=fields
-    )
+    if applied is None:
+        return rayjob, {}
+    wanted = spec_document(job, namespace)["spec"]
+    plan = plan_update(applied, wanted, rayjob, desired)
+    if plan.rayjob_patch:
+        rayjob = await state.kube.patch(
+            "RayJob", namespace, desired["metadata"]["name"], plan.rayjob_patch
+        )
+    if plan.applied_spec != applied:
+        doc = {**spec_document(job, namespace), "spec": plan.applied_spec}
+        data = {"data": {SPEC_KEY: dump_spec(doc)}}
+        await state.kube.patch("ConfigMap", namespace, configmap["metadata"]["name"], data)
+    refused = CondUpdate("True", plan.reason, refusal_message(plan)) if plan.refused else None
+    return rayjob, {"SpecChangeRefused": refused}
 
 
 def _validate(body: Mapping[str, Any], namespace: str, name: str) -> RLJob:

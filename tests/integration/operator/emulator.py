@@ -98,6 +98,34 @@ class Emulator(k8s.KubernetesEmulator):
             await self._collect_garbage()
         return response
 
+    # kmock's serve_* find the object by scanning every stored object (O(objects) per request,
+    # quadratic over a benchmark); an API server looks it up by key, and so do these. Same answers.
+
+    def _stored(self, request: rendering.Request, *, from_body: bool = False) -> Any:
+        data = request.data if from_body and isinstance(request.data, dict) else {}
+        meta = data.get("metadata") or {}
+        key = (
+            request.resource,
+            request.namespace or meta.get("namespace"),
+            request.name or meta.get("name"),
+        )
+        return self._objects[key] if key in self._objects else None  # noqa: SIM401 (no .get)
+
+    async def _serve_fetch(self, request: rendering.Request) -> Any:
+        obj = self._stored(request)
+        if obj is None or obj.deleted:
+            raise k8s.KubernetesObjectNotFoundError()
+        return obj.raw
+
+    async def _serve_create(self, request: rendering.Request) -> Any:
+        return self._stored(request, from_body=True).raw  # stored by _store()
+
+    async def _serve_update(self, request: rendering.Request) -> Any:
+        return self._stored(request).last.raw  # the last state, also when just deleted
+
+    async def _serve_delete(self, request: rendering.Request) -> Any:
+        return self._stored(request).last.raw
+
     async def _store(self, request: rendering.Request) -> bool:
         """Apply a create, patch or delete to the stored objects and the watch streams.
 

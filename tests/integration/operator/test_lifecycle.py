@@ -33,7 +33,15 @@ async def test_create_makes_a_valid_rayjob_and_children(
     assert set(groups) == {"rollout", "learner"}
     limits = groups["rollout"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "8"
-    for resource in ("v1/configmaps", "v1/serviceaccounts", "rbac.authorization.k8s.io/v1/roles"):
+    # The RayJob comes first (what the user waits for); the other children right after it.
+    support = (
+        "v1/configmaps",
+        "v1/serviceaccounts",
+        "rbac.authorization.k8s.io/v1/roles",
+        "rbac.authorization.k8s.io/v1/rolebindings",
+    )
+    await cluster.wait("children", lambda: all(cluster.emu.objs(r, NS) for r in support))
+    for resource in support:
         (child,) = cluster.emu.objs(resource, NS)
         assert child["metadata"]["ownerReferences"][0]["uid"] == uid
     await cluster.wait("Pending status", lambda: cluster.status("mm").get("phase") == "Pending")
