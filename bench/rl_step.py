@@ -4,7 +4,8 @@ Both train the demo's tiny Qwen2-VL on the generated shapes set with the same pr
 samples, max new tokens, learning rate, steps and rewards (accuracy + 0.5 x format, scored by
 Eureka's `BatchScorer` for both), one after the other in this process' machine. Printed: samples/s
 and generated tokens/s of each, the ratio, and Eureka's phase timings. Start-up (Ray, model
-loading) is excluded on both sides: only the training steps are timed.
+loading) and the first `--warmup-steps` steps (lazy imports, first-call allocations) are
+excluded on both sides: from the end of the last warm-up step to the end of the last step.
 
     .venv/bin/python bench/rl_step.py [--steps 30] [--prompts 16] [--samples 8]
 """
@@ -67,6 +68,7 @@ def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
 
     assert train(eureka_job(args), run_dir) == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = rows[args.warmup_steps :]
     seconds = sum(r["time/step"] for r in rows)
     samples = len(rows) * args.prompts * args.samples
     tokens = sum(r["response_length/mean"] * args.prompts * args.samples for r in rows)
@@ -84,6 +86,7 @@ def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
 def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     from datasets import Dataset
     from PIL import Image
+    from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     from eureka_trainer.config import RewardsSpec
@@ -111,6 +114,16 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     }
     scorer = BatchScorer(RewardsSpec(workers=1))
     generated: list[int] = []
+    step_ends: list[float] = []
+
+    class StepClock(TrainerCallback):  # type: ignore[misc]
+        """Records when each optimiser step ends."""
+
+        def __init__(self, ends: list[float]) -> None:
+            self.ends = ends
+
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            self.ends.append(time.perf_counter())
 
     def reward(
         completions: list[Any],
@@ -147,16 +160,17 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
         args=config,
         train_dataset=Dataset.from_dict(rows),
         processing_class=load_demo_processor(model_dir),
+        callbacks=[StepClock(step_ends)],
     )
-    began = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - began
     scorer.close()
-    samples = args.steps * args.prompts * args.samples
+    timed = args.steps - args.warmup_steps
+    seconds = step_ends[-1] - step_ends[args.warmup_steps - 1]
     return {
         "seconds": seconds,
-        "samples/s": samples / seconds,
-        "tokens/s": sum(generated) / seconds,
+        "samples/s": timed * args.prompts * args.samples / seconds,
+        # the reward function sees each step's completions once
+        "tokens/s": sum(generated[args.warmup_steps :]) / seconds,
     }
 
 
@@ -167,7 +181,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup-steps", type=int, default=2)
     args = parser.parse_args()
+    if not 1 <= args.warmup_steps < args.steps:
+        parser.error("--warmup-steps must be at least 1 (TRL's clock starts at a step's end)")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "eureka"

@@ -162,6 +162,16 @@ class Learner(Protocol):
         """The full policy weights, grouped into buckets of about `bucket_bytes` each."""
         ...
 
+    def state_items(self) -> list[tuple[str, torch.Tensor]]:
+        """(name, full tensor) of every weight, as in the HF model's `state_dict()` (a
+        collective at ZeRO-3: every rank calls it)."""
+        ...
+
+    def full_module(self) -> Any:
+        """The policy module when it holds the full weights and updates them in place (a
+        rollout engine in the same process may sample from it); None when it does not."""
+        ...
+
     def save(self, path: str) -> None:
         """Write model, optimizer and scheduler state under the folder `path`."""
         ...

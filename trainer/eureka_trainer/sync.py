@@ -1,5 +1,8 @@
 """Weight sync learner -> rollout engines, in buckets (never one call per parameter).
 
+`in_process` (hybrid actors: engine and learner rank in one process): nothing moves when the
+engine samples from the learner's module, else the weights are copied inside the process.
+
 `object_store` (any machine, CPU or GPU): learner rank 0 returns its weights as a list of
 `WeightBucket`s, which Ray puts once in its object store; each rollout engine receives the
 same object reference and loads every bucket in one call. The result is timed as `time/sync`.
@@ -52,8 +55,34 @@ class ObjectStoreSync:
         }
 
 
+class InProcessSync:
+    """Hybrid actors (`workers.HybridWorker`): each copies its learner's weights into its own
+    engine, or nothing at all when the engine samples from the learner's module."""
+
+    def __init__(self, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+        self.bucket_bytes = bucket_bytes
+        self.shared: bool | None = None  # do all engines sample from their learner's module?
+
+    def push(self, learners: Sequence[Any], engines: Sequence[Any]) -> dict[str, float]:
+        import ray
+
+        start = time.perf_counter()
+        if self.shared is None:
+            self.shared = all(ray.get([h.shares_weights.remote() for h in learners]))
+        # `engines` are the same actors as `learners`; all ranks take part (ZeRO-3 gathers).
+        calls = [] if self.shared else learners
+        loaded = ray.get([h.sync_in_process.remote(self.bucket_bytes) for h in calls])
+        buckets, nbytes = loaded[0] if loaded else (0, 0)
+        return {
+            "time/sync": time.perf_counter() - start,
+            "sync/buckets": float(buckets),
+            "sync/megabytes": nbytes / 2**20,
+        }
+
+
 SYNC_METHODS: Registry[type] = Registry("weight sync method")
 SYNC_METHODS.add("object_store", ObjectStoreSync)
+SYNC_METHODS.add("in_process", InProcessSync)
 
 
 def make_sync(method: str = "object_store", **kwargs: Any) -> WeightSync:

@@ -98,7 +98,8 @@ def test_run_writes_a_complete_run_directory(straight: Path) -> None:
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     for key in REQUIRED:
         assert key in rows[-1], key
-    assert rows[-1]["sync/buckets"] >= 1 and rows[-1]["time/sync"] > 0
+    # Colocated `hf` + torch: one hybrid actor whose engine samples from the learner's module.
+    assert rows[-1]["sync/megabytes"] == 0 and rows[-1]["sync/buckets"] == 0
     lines = (straight / "samples.jsonl").read_text().splitlines()
     samples = [json.loads(line) for line in lines]
     assert len(samples) == 12
@@ -155,4 +156,18 @@ def test_deepspeed_zero3_with_kl_filter_and_two_update_epochs(
     assert [r["step"] for r in rows] == [1, 2]
     assert "policy/kl" in rows[-1]  # the reference model exists and the KL is in the loss
     assert rows[-1]["filter/pass_rate"] == 1.0
+    # ZeRO-3 partitions the weights: the hybrid actor gathers and copies them into its engine.
+    assert rows[-1]["sync/buckets"] >= 1 and rows[-1]["sync/megabytes"] > 0
     assert (run / "checkpoints" / "step-00000002" / "learner" / "engine").is_dir()
+
+
+def test_split_placement_syncs_through_the_object_store(
+    tmp_path: Path, demo_assets: Path, local_ray: None
+) -> None:
+    run = run_dir_with_assets(tmp_path / "split", demo_assets)
+    pools = {"placement": "split", "rollout": {"gpus": 0}, "learner": {"gpus": 0}}
+    assert train(_job(resources=pools), run) == 0
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert rows[-1]["sync/buckets"] >= 1 and rows[-1]["sync/megabytes"] > 0
+    assert rows[-1]["time/sync"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,7 +13,12 @@ from eureka_trainer.backends import GenerationRequest, SamplingConfig, TrainSamp
 from eureka_trainer.demo.assets import draw_shapes
 from eureka_trainer.demo.resolve import load_demo_processor
 from eureka_trainer.demo.warmup import demo_messages
-from eureka_trainer.learner.modeling import ImageTokenMismatch, pack
+from eureka_trainer.learner.modeling import (
+    ImageTokenMismatch,
+    load_policy,
+    pack,
+    response_logprobs,
+)
 from eureka_trainer.learner.torch_learner import LearnerConfig, TorchLearner
 from eureka_trainer.rollout.hf import HFRolloutEngine
 
@@ -161,3 +167,49 @@ def test_micro_batches_accumulate_to_the_full_batch_gradient(
         learner._step = capture  # type: ignore[method-assign]
         learner._optimizer_step(samples)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+def _plain_model(path: str) -> Any:
+    """The model as transformers loads it, without `shared_inputs`' wrappers."""
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(path, attn_implementation="eager")
+    return model.eval()
+
+
+def test_repeated_images_and_prompts_are_computed_once_with_the_same_results(
+    parts, demo_assets: Path
+) -> None:
+    """`shared_inputs`: same log-probs, gradients and greedy tokens as the plain model, with
+    the vision tower seeing each distinct image once."""
+    engine, _, requests = parts
+    path = str(demo_assets / "tiny-qwen2-vl")
+    shared, plain = load_policy(path, "qwen2_vl"), _plain_model(path)
+    groups = engine.generate(requests, SamplingConfig(n=3, max_new_tokens=6, seed=11))
+    samples = _samples(requests, groups, 1.0)  # 2 images, 3 copies each
+    patch_rows: list[int] = []
+    shared.model.visual.patch_embed.register_forward_hook(
+        lambda _m, args, _out: patch_rows.append(args[0].shape[0])
+    )
+    results = []
+    for model in (shared, plain):
+        batch = pack(
+            [s.prompt_ids for s in samples],
+            [s.response_ids for s in samples],
+            [s.mm_inputs for s in samples],
+            0,
+            model.config,
+        )
+        logp, _, mask = response_logprobs(model, batch, suppressed=[], temperature=1.0)
+        (logp * mask).sum().backward()
+        results.append((logp, {n: p.grad for n, p in model.named_parameters()}))
+    assert patch_rows == [2 * 16]  # two distinct 56x56 images of 16 patches, not six
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-4)
+    for name, grad in results[1][1].items():
+        torch.testing.assert_close(results[0][1][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+    greedy = SamplingConfig(n=3, max_new_tokens=6, temperature=0.0)
+    tokenizer = engine.tokenizer
+    ours = HFRolloutEngine(path, "qwen2_vl", tokenizer, module=shared).generate(requests, greedy)
+    theirs = HFRolloutEngine(path, "qwen2_vl", tokenizer, module=plain).generate(requests, greedy)
+    assert [[c.token_ids for c in g] for g in ours] == [[c.token_ids for c in g] for g in theirs]

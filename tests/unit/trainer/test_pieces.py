@@ -120,6 +120,25 @@ def test_layout_local_and_cluster() -> None:
     assert cluster.engine_gpus + cluster.learner_gpus == 1.0  # both share each GPU
 
 
+def test_hybrid_actors_only_for_colocated_hf_with_one_engine_per_rank() -> None:
+    def layout(cluster: bool = False, **resources: object) -> object:
+        spec = RLJobSpec.model_validate(
+            {
+                "model": {"name": "m"},
+                "data": {"trainFiles": ["x.jsonl"]},
+                "rollout": {"backend": resources.pop("backend", "hf")},
+                "resources": resources or {"workers": {"gpus": 0}},
+            }
+        )
+        return plan_layout(spec, cluster=cluster, local_cpus=2)
+
+    assert layout().hybrid  # the local demo: one process, one model
+    assert layout(cluster=True, workers={"replicas": 2, "gpus": 4}).hybrid
+    assert not layout(backend="vllm", workers={"gpus": 1}).hybrid  # vLLM keeps its actors
+    split = {"placement": "split", "rollout": {"gpus": 0}, "learner": {"gpus": 0}}
+    assert not layout(**split).hybrid
+
+
 def test_text_plot_draws_every_column() -> None:
     plot = text_plot([0.0, 0.5, 1.0], width=10, height=3, label="acc")
     lines = plot.splitlines()

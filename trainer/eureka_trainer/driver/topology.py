@@ -3,6 +3,8 @@
 - `colocated`: rollout engines and learner ranks share one placement group (and, on GPUs, the
   same devices); the engines sleep during the update when `rollout.sleepMode` is on.
 - `split`: separate groups (the `rollout` and `learner` pools); nobody sleeps.
+- hybrid: colocated with the `hf` backend and one engine per learner rank, each pair is one
+  actor (`workers.HybridWorker`): one process, one copy of the model, weight sync in process.
 
 Locally (`eureka run` without `--cluster`) a run has one engine and one learner rank; in a
 cluster the pools of `resources` decide (engines = GPUs / tensorParallelSize, learner ranks =
@@ -31,10 +33,27 @@ class Layout:
     learner_gpus: float
     cpus_per_actor: float
     threads: int
+    hybrid: bool = False
 
 
 def plan_layout(spec: RLJobSpec, *, cluster: bool, local_cpus: int) -> Layout:
     """Actor counts and resources: all local on a laptop, the spec's pools in a cluster."""
+    from dataclasses import replace
+
+    layout = _counts(spec, cluster=cluster, local_cpus=local_cpus)
+    hybrid = (
+        spec.resources.placement == "colocated"
+        and spec.rollout.backend in HYBRID_BACKENDS
+        and layout.engines == layout.learners
+    )
+    return replace(layout, hybrid=hybrid)
+
+
+HYBRID_BACKENDS = frozenset({"hf"})
+"""Rollout backends that may live in the learner's process (vLLM keeps its own actors)."""
+
+
+def _counts(spec: RLJobSpec, *, cluster: bool, local_cpus: int) -> Layout:
     res = spec.resources
     if not cluster:
         # The phases run one after another (generate, then update), so each actor may use
@@ -66,25 +85,71 @@ class Topology:
 
         self.spec, self.layout = spec, layout
         self.colocated = spec.resources.placement == "colocated"
-        self.sleeps = self.colocated and spec.rollout.sleep_mode
+        # A hybrid's `hf` engine is the learner's own module: sleeping would free nothing.
+        self.sleeps = self.colocated and spec.rollout.sleep_mode and not layout.hybrid
         self.asleep = False
+        self.learners: list[Any] = []
+        self.engines: list[Any] = []
+        options = self._placement(ray)
+        master = f"{ray.util.get_node_ip_address()}:{_free_port()}"  # type: ignore[no-untyped-call]
+        if layout.hybrid:
+            self._start_hybrids(ray, learner_config, master, options)
+        else:
+            self._start_groups(ray, model_path, learner_config, master, options)
+        # Actors are built asynchronously: wait here, so that a failing constructor stops the
+        # run before its first step and step 1's timings do not include loading the models.
+        ray.get([actor.ready.remote() for actor in self.actors()])
+
+    def actors(self) -> list[Any]:
+        """Every actor once (hybrid actors are both engines and learners)."""
+        return list({id(a): a for a in [*self.engines, *self.learners]}.values())
+
+    def _start_hybrids(self, ray: Any, config: Any, master: str, options: dict[str, Any]) -> None:
+        """One actor per engine + learner rank pair; the engines are the learners."""
+        from eureka_trainer.driver.workers import HybridWorker
+
+        spec, layout = self.spec, self.layout
+        hybrid_cls = ray.remote(HybridWorker).options(
+            num_cpus=layout.cpus_per_actor,
+            num_gpus=layout.engine_gpus + layout.learner_gpus,
+            **options,
+        )
+        self.learners = [
+            hybrid_cls.remote(
+                spec.learner.backend,
+                config,
+                layout.threads,
+                rank,
+                layout.learners,
+                master,
+                spec.rollout.backend,
+                spec.rollout,
+            )
+            for rank in range(layout.learners)
+        ]
+        self.engines = self.learners
+        self.weight_sync = make_sync("in_process")
+
+    def _start_groups(
+        self, ray: Any, model_path: str, config: Any, master: str, options: dict[str, Any]
+    ) -> None:
+        """A rollout group and a learner group; weights travel through the object store."""
         from eureka_trainer.driver.workers import LearnerWorker, RolloutWorker
 
-        options = self._placement(ray)
+        spec, layout = self.spec, self.layout
         rollout_cls = ray.remote(RolloutWorker).options(
             num_cpus=layout.cpus_per_actor, num_gpus=layout.engine_gpus, **options
         )
         learner_cls = ray.remote(LearnerWorker).options(
             num_cpus=layout.cpus_per_actor, num_gpus=layout.learner_gpus, **options
         )
-        master = f"{ray.util.get_node_ip_address()}:{_free_port()}"  # type: ignore[no-untyped-call]
-        self.learners: list[Any] = [
+        self.learners = [
             learner_cls.remote(
-                spec.learner.backend, learner_config, layout.threads, rank, layout.learners, master
+                spec.learner.backend, config, layout.threads, rank, layout.learners, master
             )
             for rank in range(layout.learners)
         ]
-        self.engines: list[Any] = [
+        self.engines = [
             rollout_cls.remote(
                 spec.rollout.backend,
                 model_path,
@@ -177,7 +242,7 @@ class Topology:
     def shutdown(self) -> None:
         import ray
 
-        for actor in [*self.engines, *self.learners]:
+        for actor in self.actors():
             ray.kill(actor)
         group = getattr(self, "placement_group", None)
         if group is not None:  # else its reserved CPUs/GPUs block the next run in this Ray

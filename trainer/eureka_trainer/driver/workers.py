@@ -1,5 +1,11 @@
 """The Ray actors of a run: rollout engines and learner ranks (plain classes; the driver wraps
-them with `ray.remote` so this module imports no Ray and is testable without it)."""
+them with `ray.remote` so this module imports no Ray and is testable without it).
+
+`HybridWorker` hosts a learner rank and a rollout engine in one process (colocated placement
+with the `hf` backend): when the learner keeps its full weights in place (torch, DeepSpeed ZeRO
+0-2) the engine samples from the learner's own module, so there is no second copy of the model
+and weight sync moves nothing; otherwise (ZeRO-3) the weights are gathered and copied in the
+process, never through Ray's object store."""
 
 from __future__ import annotations
 
@@ -42,6 +48,10 @@ class RolloutWorker:
             backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
         )
 
+    def ready(self) -> bool:
+        """Answers once the constructor has finished (the driver waits for every actor)."""
+        return True
+
     def generate(
         self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
     ) -> list[list[Completion]]:
@@ -59,6 +69,24 @@ class RolloutWorker:
         self.engine.wake_up()
 
 
+def _learner_rank(backend: str, config: Any, rank: int, world: int, master: str) -> Any:
+    """Build a learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
+    if backend == "deepspeed" or world > 1:
+        host, _, port = (master or "127.0.0.1:29511").partition(":")
+        os.environ.update(
+            {
+                "RANK": str(rank),
+                "LOCAL_RANK": "0",
+                "WORLD_SIZE": str(world),
+                "MASTER_ADDR": host,
+                "MASTER_PORT": port,
+            }
+        )
+    from eureka_trainer.learner import build_learner
+
+    return build_learner(backend, config)
+
+
 class LearnerWorker:
     """Hosts one learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
 
@@ -72,20 +100,11 @@ class LearnerWorker:
         master: str = "",
     ) -> None:
         _threads(threads)
-        if backend == "deepspeed" or world > 1:
-            host, _, port = (master or "127.0.0.1:29511").partition(":")
-            os.environ.update(
-                {
-                    "RANK": str(rank),
-                    "LOCAL_RANK": "0",
-                    "WORLD_SIZE": str(world),
-                    "MASTER_ADDR": host,
-                    "MASTER_PORT": port,
-                }
-            )
-        from eureka_trainer.learner import build_learner
+        self.learner = _learner_rank(backend, config, rank, world, master)
 
-        self.learner = build_learner(backend, config)
+    def ready(self) -> bool:
+        """Answers once the constructor has finished (the driver waits for every actor)."""
+        return True
 
     def logprobs(
         self, samples: Sequence[TrainSample], reference: bool = False
@@ -107,3 +126,60 @@ class LearnerWorker:
     def parameter_digest(self) -> dict[str, Any]:
         """Full weights on the CPU (tests compare runs with it)."""
         return {n: t.detach().cpu().clone() for n, t in self.learner.state_items()}
+
+
+class HybridWorker(LearnerWorker):
+    """A learner rank and a rollout engine in one process (see the module docstring)."""
+
+    def __init__(
+        self,
+        backend: str,
+        config: Any,
+        threads: int,
+        rank: int,
+        world: int,
+        master: str,
+        rollout_backend: str,
+        rollout: Any,
+    ) -> None:
+        super().__init__(backend, config, threads, rank, world, master)
+        from eureka_trainer.rollout import build_rollout_engine
+
+        # The learner's module when it holds the full weights in place, else None (a copy).
+        self.shared = self.learner.full_module()
+        self.engine = build_rollout_engine(
+            rollout_backend,
+            config.model_path,
+            config.family,
+            load_tokenizer(config.model_path),
+            dtype=config.dtype,
+            rollout=rollout,
+            module=self.shared,
+        )
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
+    ) -> list[list[Completion]]:
+        return self.engine.generate(requests, sampling)  # type: ignore[no-any-return]
+
+    def shares_weights(self) -> bool:
+        """True when the engine samples from the learner's module (sync has nothing to do)."""
+        return self.shared is not None
+
+    def sync_in_process(self, bucket_bytes: int) -> tuple[int, int]:
+        """Bring the engine up to the learner's weights; (buckets, bytes) copied (0 if shared).
+
+        Every rank must call this together: at ZeRO-3 gathering the weights is a collective."""
+        if self.shared is not None:
+            return 0, 0
+        from eureka_trainer.backends import bucketize
+
+        buckets = bucketize(self.learner.state_items(), bucket_bytes)
+        self.engine.load_weights(buckets)
+        return len(buckets), sum(b.nbytes for b in buckets)
+
+    def sleep(self) -> None:
+        self.engine.sleep()
+
+    def wake_up(self) -> None:
+        self.engine.wake_up()

@@ -109,6 +109,10 @@ class DeepSpeedLearner(TorchLearner):
         with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
             return [(n, t.detach().clone()) for n, t in self.model.state_dict().items()]
 
+    def full_module(self) -> Any:
+        """The model below ZeRO-3 (full weights in place); None at ZeRO-3 (partitioned)."""
+        return self.model if self.config.zero_stage < 3 else None
+
     def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
         state = [(n, t.to("cpu")) for n, t in self.state_items()]
         return bucketize(state, bucket_bytes) if self.engine.global_rank == 0 else []

@@ -36,13 +36,17 @@ class ImageTokenMismatch(ValueError):
 
 
 def load_policy(path: str | Path, family: str, dtype: str = "float32") -> Any:
-    """The HF model at `path` (a local folder), in `dtype`, in eval mode."""
+    """The HF model at `path` (a local folder), in `dtype`, in eval mode, computing a group's
+    repeated image and prompt positions once (`shared_inputs`)."""
     import transformers
+
+    from eureka_trainer.learner.shared_inputs import share_repeated_inputs
 
     auto = getattr(transformers, MODEL_LOADERS.get(family))
     attn = "sdpa" if torch.cuda.is_available() else "eager"
     model = auto.from_pretrained(str(path), dtype=DTYPES[dtype], attn_implementation=attn)
     model.eval()
+    share_repeated_inputs(model, family)
     return model
 
 

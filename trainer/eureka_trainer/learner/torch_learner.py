@@ -252,6 +252,10 @@ class TorchLearner:
     def state_items(self) -> list[tuple[str, torch.Tensor]]:
         return list(self.model.state_dict().items())
 
+    def full_module(self) -> Any:
+        """The model, whose parameters are the full weights, updated in place."""
+        return self.model
+
     def save(self, path: str) -> None:
         """Model, optimizer, scheduler and the learner's RNG into `path/learner.pt`."""
         Path(path).mkdir(parents=True, exist_ok=True)

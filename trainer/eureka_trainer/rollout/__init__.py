@@ -1,7 +1,9 @@
 """Rollout backends, by `rollout.backend` name: each implements `backends.RolloutEngine`.
 
 Registered by dotted path and imported only when chosen (vLLM exists only in the GPU image).
-An engine class is built as `cls(model_path, family, tokenizer, dtype=..., rollout=RolloutSpec)`.
+An engine class is built as `cls(model_path, family, tokenizer, dtype=..., rollout=RolloutSpec)`;
+one whose class sets `shares_module = True` also takes `module=` (a learner's model to sample
+from instead of loading its own copy).
 """
 
 from __future__ import annotations
@@ -23,8 +25,18 @@ def load_class(dotted: str) -> Any:
 
 
 def build_rollout_engine(
-    backend: str, model_path: str, family: str, tokenizer: Any, *, dtype: str, rollout: Any
+    backend: str,
+    model_path: str,
+    family: str,
+    tokenizer: Any,
+    *,
+    dtype: str,
+    rollout: Any,
+    module: Any = None,
 ) -> Any:
-    """The engine registered under `backend`, loaded from `model_path`."""
+    """The engine registered under `backend`: on `module` when given and the engine can share
+    it (then the caller's weights are the engine's), else loaded from `model_path`."""
     cls = load_class(ROLLOUT_BACKENDS.get(backend))
+    if module is not None and getattr(cls, "shares_module", False):
+        return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout, module=module)
     return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout)

@@ -24,7 +24,10 @@ from eureka_trainer.learner.modeling import (
 
 
 class HFRolloutEngine:
-    """`RolloutEngine` over a transformers model loaded from a local folder."""
+    """`RolloutEngine` over a transformers model loaded from a local folder, or over `module`
+    (a learner's model in the same process: sampling then always uses its current weights)."""
+
+    shares_module = True
 
     def __init__(
         self,
@@ -34,8 +37,9 @@ class HFRolloutEngine:
         *,
         dtype: str = "float32",
         rollout: Any = None,
+        module: Any = None,
     ) -> None:
-        self.model = load_policy(model_path, family, dtype)
+        self.model = module if module is not None else load_policy(model_path, family, dtype)
         self.tokenizer = tokenizer
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(
