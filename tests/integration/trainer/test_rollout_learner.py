@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,51 @@ def test_repeated_images_and_prompts_are_computed_once_with_the_same_results(
     ours = HFRolloutEngine(path, "qwen2_vl", tokenizer, module=shared).generate(requests, greedy)
     theirs = HFRolloutEngine(path, "qwen2_vl", tokenizer, module=plain).generate(requests, greedy)
     assert [[c.token_ids for c in g] for g in ours] == [[c.token_ids for c in g] for g in theirs]
+
+
+@pytest.fixture(scope="module")
+def one_rank_group() -> Any:
+    """torch.distributed as a one-rank gloo group in this process (what DeepSpeed needs), kept
+    for the module: DeepSpeed caches its groups, so it cannot be torn down between tests."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {**env, "MASTER_PORT": str(port)}.items():
+            patch.setenv(key, value)
+        yield
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_accumulates_micro_batches_like_the_torch_learner(
+    parts, demo_assets: Path, one_rank_group: None, stage: int
+) -> None:
+    """One optimiser step over 4 micro batches: same weights as the torch learner (ZeRO-3 once
+    learned from the last micro batch only, when the forward bypassed the engine)."""
+    from eureka_trainer.learner.deepspeed_learner import DeepSpeedLearner
+
+    engine, _, requests = parts
+    groups = engine.generate(requests, SamplingConfig(n=4, max_new_tokens=8, seed=5))
+    samples = _samples(requests, groups, 1.0)
+    config = LearnerConfig(
+        model_path=str(demo_assets / "tiny-qwen2-vl"),
+        family="qwen2_vl",
+        pad_id=0,
+        total_optimizer_steps=1,
+        learning_rate=1e-3,
+        train_batch_size=8,
+        micro_batch_size=2,
+    )
+    reference = TorchLearner(config)
+    expected = reference.update(samples)
+    learner = DeepSpeedLearner(replace(config, zero_stage=stage))
+    got = learner.update(samples)
+    assert got["policy/grad_norm"] == pytest.approx(expected["policy/grad_norm"], rel=1e-4)
+    want = dict(reference.state_items())
+    for name, tensor in learner.state_items():
+        torch.testing.assert_close(tensor, want[name], atol=1e-5, rtol=0, msg=name)

@@ -96,6 +96,12 @@ class DeepSpeedLearner(TorchLearner):
     def _train_mode(self, on: bool) -> None:
         self.engine.train(on)
 
+    def _policy_forward(self) -> Any:
+        # Through the engine, never the bare module: ZeRO-3 counts micro steps in
+        # `engine.forward` and, without it, each backward overwrites the accumulated gradient
+        # instead of adding to it (only the last micro batch would be learned from).
+        return self.engine
+
     def current_lr(self) -> float:
         return float(self.engine.get_lr()[0])
 

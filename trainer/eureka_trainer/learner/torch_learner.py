@@ -150,6 +150,10 @@ class TorchLearner:
     def _train_mode(self, on: bool) -> None:
         self.model.train(on)
 
+    def _policy_forward(self) -> Any:
+        """What the policy's forward passes call (a wrapping engine, where there is one)."""
+        return self.model
+
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
@@ -158,7 +162,7 @@ class TorchLearner:
         self, samples: Sequence[TrainSample], *, reference: bool = False
     ) -> list[list[float]]:
         """Per-token log-probs of each response under the policy (or the reference)."""
-        model = self.reference if reference else self.model
+        model = self.reference if reference else self._policy_forward()
         if model is None:
             raise RuntimeError("no reference model: algorithm.kl.coef is 0")
         out: list[list[float]] = []
@@ -213,7 +217,7 @@ class TorchLearner:
         c = self.config
         batch = self._pack(chunk)
         logp, entropy, mask = response_logprobs(
-            self.model, batch, suppressed=self.suppressed, temperature=c.temperature
+            self._policy_forward(), batch, suppressed=self.suppressed, temperature=c.temperature
         )
         ref = None
         if c.kl_in_loss and c.kl_coef > 0:
