@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import json
 import os
 import statistics
@@ -86,9 +87,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def profile_operator(pid: int) -> subprocess.Popen[bytes] | None:
-    """With BENCH_PYSPY=FILE (and py-spy installed): sample the operator for BENCH_PYSPY_S seconds
-    (whole seconds, default 3) from the first RLJob on, as py-spy's raw (collapsed stacks) format."""
+def profile(pid: int) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=FILE (and py-spy installed): sample the operator (this process, the
+    emulator, with BENCH_PYSPY_EMULATOR=1) for BENCH_PYSPY_S whole seconds (default 3) from the
+    first RLJob on, in py-spy's raw format (collapsed stacks)."""
     out = os.environ.get("BENCH_PYSPY")
     if not out:
         return None
@@ -96,6 +98,11 @@ def profile_operator(pid: int) -> subprocess.Popen[bytes] | None:
     spy = Path(sys.executable).with_name("py-spy")
     cmd = [str(spy), "record", "-p", str(pid), "-d", seconds, "-r", "500", "-f", "raw", "-o", out]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+
+def cpu_wait_seconds(pid: int) -> float:
+    """Time the process was ready to run but waited for a core (other work on the machine)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -143,8 +150,15 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
                     raise RuntimeError(f"operator did not start; see {tmp / 'operator.log'}")
                 await asyncio.sleep(0.05)
             names = [f"job-{i:04d}" for i in range(jobs)]
-            spy = profile_operator(proc.pid)
+            # The emulator stands in for an API server written in Go: its Python garbage
+            # collector (full collections of every stored object, ~0.1 s each) is not part of
+            # what is measured. Same tuning as the operator's (eureka_operator.main.tune_gc).
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(10_000, 20, 20)
+            spy = profile(os.getpid() if os.environ.get("BENCH_PYSPY_EMULATOR") else proc.pid)
             operator_cpu0, emulator_cpu0 = cpu_seconds(proc.pid), time.process_time()
+            waited0 = cpu_wait_seconds(proc.pid), cpu_wait_seconds(os.getpid())
             served0 = collections.Counter(emu.served)
             start = time.perf_counter()
 
@@ -159,6 +173,12 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
                 if time.perf_counter() - start > timeout or proc.poll() is not None:
                     break
                 await asyncio.sleep(0.02)
+            # CPU until every RayJob exists (within 20 ms): the part the latency waits for.
+            burst_cpu = cpu_seconds(proc.pid) - operator_cpu0, time.process_time() - emulator_cpu0
+            waited = (
+                cpu_wait_seconds(proc.pid) - waited0[0],
+                cpu_wait_seconds(os.getpid()) - waited0[1],
+            )
             done = [n for n in names if ("rayjobs", n) in emu.arrived]
             latencies = [emu.arrived[("rayjobs", n)] - emu.arrived[("rljobs", n)] for n in done]
             last = max(emu.arrived[("rayjobs", n)] for n in done) - start if done else float("nan")
@@ -189,6 +209,11 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
         # Where the time went: both processes share this machine's cores.
         "operator_cpu_s": round(operator_cpu, 1),
         "emulator_cpu_s": round(emulator_cpu, 1),
+        "operator_cpu_until_all_rayjobs_s": round(burst_cpu[0], 1),
+        "emulator_cpu_until_all_rayjobs_s": round(burst_cpu[1], 1),
+        # Runnable but waiting for a core meanwhile (other work on the machine).
+        "operator_waited_for_cpu_s": round(waited[0], 1),
+        "emulator_waited_for_cpu_s": round(waited[1], 1),
         "requests_per_job": {k: round(n / jobs, 2) for k, n in sorted(served.items())},
         "cores": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 1),

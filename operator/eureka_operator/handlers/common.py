@@ -114,6 +114,18 @@ async def sync_latest(
             return
 
 
+def unless_reconciling(
+    type: str | None, namespace: str, labels: kopf.Labels, memo: Any, **_: Any
+) -> bool:
+    """kopf `when=` filter of the RayJob and pod event handlers: skip the call (before kopf builds
+    it, which costs more than the call) while a reconcile of the job is in flight: that reconcile
+    writes the status from the newest indexes. A deleted RayJob always gets its handler."""
+    state = getattr(memo, "eureka", None)
+    if type == "DELETED" or not isinstance(state, State) or JOB_LABEL not in labels:
+        return True
+    return not state.leave_to_reconcile((namespace, labels[JOB_LABEL]))
+
+
 def state_of(memo: Any) -> State:
     state = getattr(memo, "eureka", None)
     if not isinstance(state, State):

@@ -20,6 +20,7 @@ from eureka_operator.handlers.common import (
     job_problems,
     state_of,
     sync_status,
+    unless_reconciling,
 )
 from eureka_operator.status import TERMINAL_PHASES, CondUpdate, PodProblem, pod_problems
 
@@ -59,8 +60,6 @@ async def on_rayjob_event(
 ) -> None:
     key = (namespace, labels[JOB_LABEL])
     state = state_of(memo)
-    if type != "DELETED" and state.leave_to_reconcile(key):
-        return
     # Deferred: a burst of new RayJobs (an event each) must not delay the next RayJob's creation.
     with metrics.timed("rayjob"):
         async with state.lanes.deferred():
@@ -85,8 +84,6 @@ async def on_pod_event(
 ) -> None:
     key = (namespace, labels[JOB_LABEL])
     state = state_of(memo)
-    if state.leave_to_reconcile(key):
-        return
     with metrics.timed("pod"):
         async with state.lanes.deferred():
             await sync_status(
@@ -142,5 +139,7 @@ async def rayjob_gone(
 def register(registry: kopf.OperatorRegistry) -> None:
     kopf.index(RAYJOBS, labels=OWNED, registry=registry)(handler(rayjob_idx))
     kopf.index(PODS, labels=OWNED, registry=registry)(handler(pod_idx))
-    kopf.on.event(RAYJOBS, labels=OWNED, registry=registry)(handler(on_rayjob_event))
-    kopf.on.event(PODS, labels=OWNED, registry=registry)(handler(on_pod_event))
+    for resource, fn in ((RAYJOBS, on_rayjob_event), (PODS, on_pod_event)):
+        kopf.on.event(resource, labels=OWNED, when=handler(unless_reconciling), registry=registry)(
+            handler(fn)
+        )
