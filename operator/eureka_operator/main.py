@@ -21,7 +21,6 @@ from eureka_operator import handlers, metrics
 from eureka_operator.builder import JOB_LABEL
 from eureka_operator.handlers.common import State
 from eureka_operator.kube import Kube
-from eureka_trainer.config import API_VERSION, KIND
 
 
 @dataclass
@@ -90,45 +89,28 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
-class RLJobDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """kopf's diff-base annotation, built only where a change handler reads it: RLJobs' spec.
+class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff-base, never built: this operator has no change handlers to compare it for.
 
-    kopf builds the "essence" of every object of every watched kind on every event: three deep
-    copies of the whole body. RayJobs and pods have no change handlers here (only event
-    handlers and indexes), so their essence is never compared: it is left empty. An RLJob's
-    status (the trainer's progress, curves and samples, rewritten every step) is dropped before
-    the copy instead of after it. What is stored and compared for RLJobs is unchanged.
+    kopf builds the "essence" of every object of every watched kind on every event (three deep
+    copies of the body) for its on.create/on.update handlers. The RLJob handler is
+    level-triggered instead (handlers/rljob.py), so the essence is left empty and nothing is
+    stored: no diff-base annotation patch per job either.
     """
 
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
     ) -> kopf.BodyEssence:
-        if not _is_rljob(body):
-            return cast(kopf.BodyEssence, {})
-        fields = list(extra_fields or ())
-        if not any(_field_root(f) == "status" for f in fields):
-            body = kopf.Body(cast(kopf.RawBody, {k: v for k, v in body.items() if k != "status"}))
-        return super().build(body=body, extra_fields=fields)
+        return cast(kopf.BodyEssence, {})
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return super().fetch(body=body) if _is_rljob(body) else None
-
-
-def _is_rljob(body: kopf.Body) -> bool:
-    return bool(body.get("kind") == KIND and body.get("apiVersion") == API_VERSION)
-
-
-def _field_root(field: Any) -> str:
-    """The first key of a kopf field spec: "status.x", ("status", "x"), ["status"] or None."""
-    if isinstance(field, str):
-        return field.split(".")[0]
-    return str(next(iter(field or ()), ""))
+        return None
 
 
 def configure(settings: kopf.OperatorSettings, options: Options) -> None:
     """kopf settings: our annotations for its bookkeeping, no Events for routine log lines."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="eureka.dev")
-    settings.persistence.diffbase_storage = RLJobDiffBase(
+    settings.persistence.diffbase_storage = NoDiffBase(
         prefix="eureka.dev", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -57,14 +57,41 @@ class State:
     # RayJob or pod event changed meanwhile (the reconcile then reads the indexes and writes again).
     reconciling: Counter[Key] = field(default_factory=Counter)
     stale: set[Key] = field(default_factory=set)
+    # The spec generation of each job that this process reconciled; retries waiting to run.
+    reconciled: dict[Key, Any] = field(default_factory=dict)
+    retries: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
+    reconcile_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, key: Key) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
+
+    def reconcile_lock(self, key: Key) -> asyncio.Lock:
+        return self.reconcile_locks.setdefault(key, asyncio.Lock())
 
     def forget(self, key: Key) -> None:
         self.locks.pop(key, None)
         self.written.pop(key, None)
         self.stale.discard(key)
+        self.reconciled.pop(key, None)
+        self.reconcile_locks.pop(key, None)
+        retry = self.retries.pop(key, None)
+        if retry is not None:
+            retry.cancel()
+
+    def retry_later(self, key: Key, delay: float, call: Callable[[], Awaitable[None]]) -> None:
+        """Run `call` in `delay` seconds (replacing a retry of `key` that is still waiting)."""
+        waiting = self.retries.pop(key, None)
+        if waiting is not None:
+            waiting.cancel()
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            if self.retries.get(key) is task:
+                del self.retries[key]  # running now: a new failure schedules the next retry
+            await call()
+
+        task = asyncio.get_running_loop().create_task(later(), name=f"retry {key}")
+        self.retries[key] = task
 
     def leave_to_reconcile(self, key: Key) -> bool:
         """True when a reconcile of `key` is in flight: it will write the status from the newest

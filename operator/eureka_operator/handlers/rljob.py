@@ -1,8 +1,9 @@
-"""RLJob create / resume / update: validate the spec, create or update the children, set status."""
+"""RLJob events: validate the spec, create or update the children, set the status."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,9 @@ from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
 from eureka_trainer.config import RLJob, RLJobError, validate_rljob
 
+logger = logging.getLogger("eureka.operator")
+RETRY_S = 5.0  # after a failed reconcile (an API error...), unless it asked for another delay
+
 
 def rljob_entry(body: Mapping[str, Any]) -> Obj:
     """What the handlers need of an RLJob between its events (kept in the `rljob_idx` index)."""
@@ -53,28 +57,79 @@ async def rljob_idx(namespace: str, name: str, body: kopf.Body, **_: Any) -> dic
     return {(namespace, name): rljob_entry(body)}
 
 
-async def reconcile(
+async def on_rljob_event(
+    type: str | None,
     body: kopf.Body,
     namespace: str,
     name: str,
     memo: Any,
     rayjob_idx: kopf.Index[Key, Obj],
     pod_idx: kopf.Index[Key, list[PodProblem]],
-    reason: str = "",
     **_: Any,
 ) -> None:
-    """The one handler of create, resume (operator start) and spec updates."""
+    """Every RLJob event: reconcile a spec this process has not reconciled yet.
+
+    Level-triggered, like a controller-runtime reconciler: a new RLJob, a spec change (a new
+    `generation`) and the first sight of every RLJob after a start all take the same path, and
+    status or metadata changes (the trainer's progress, this operator's own writes) cost one
+    comparison. kopf's change handlers would do the same work plus a diff-base annotation patch
+    per change and its deep copies on every event; the children's names are deterministic and
+    their creation is create-or-get, so the operator needs no memory of its own besides the
+    ConfigMap (the applied spec) and the status.
+    """
     key = (namespace, name)
     state = state_of(memo)
+    if type == "DELETED":  # children go with owner references; only local state to drop
+        state.forget(key)
+        metrics.set_phase(namespace, name, None)
+        return
     entry = rljob_entry(body)
-    rayjob = first(rayjob_idx.get(key))
-    with metrics.timed("rljob"):
-        if reason == "resume" and rayjob is None and _had_rayjob(_status(state, key, entry)):
-            # Deleted while no operator was watching: the same policy as a deletion seen live.
-            async with state.lanes.deferred():
-                await rayjob_gone(state, key, entry, rayjob_idx, pod_idx)
+    if entry["deleting"] or state.reconciled.get(key) == entry["generation"]:
+        return
+    await reconcile(state, dict(body), rayjob_idx, pod_idx)
+
+
+async def reconcile(
+    state: State,
+    body: Obj,
+    rayjobs: kopf.Index[Key, Obj],
+    pods: kopf.Index[Key, list[PodProblem]],
+) -> None:
+    """Reconcile one RLJob; on failure, again after a delay (from the newest RLJob)."""
+    entry = rljob_entry(body)
+    key = (str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))
+    first_sight = key not in state.reconciled
+    async with state.reconcile_lock(key):  # events and retries of one job, one at a time
+        try:
+            with metrics.timed("rljob"):
+                rayjob = first(rayjobs.get(key))
+                if first_sight and rayjob is None and _had_rayjob(_status(state, key, entry)):
+                    # Deleted while no operator was watching: the policy of a live deletion.
+                    async with state.lanes.deferred():
+                        await rayjob_gone(state, key, entry, rayjobs, pods)
+                else:
+                    await ensure_children(state, body, entry, rayjobs, pods)
+        except kopf.PermanentError as err:
+            logger.error("RLJob %s/%s: %s; not retried", *key, err)
             return
-        await ensure_children(state, dict(body), entry, rayjob_idx, pod_idx)
+        except Exception as err:  # any other failure is retried, as kopf retries handlers
+            delay = err.delay if isinstance(err, kopf.TemporaryError) and err.delay else RETRY_S
+            logger.warning("RLJob %s/%s: %s; retrying in %ss", *key, err, delay)
+            state.retry_later(key, delay, lambda: _retry(state, key, rayjobs, pods))
+            return
+    state.reconciled[key] = entry["generation"]
+
+
+async def _retry(
+    state: State,
+    key: Key,
+    rayjobs: kopf.Index[Key, Obj],
+    pods: kopf.Index[Key, list[PodProblem]],
+) -> None:
+    body = await state.kube.get("RLJob", *key)
+    if body is None or state.reconciled.get(key) == (body.get("metadata") or {}).get("generation"):
+        return  # deleted, or an event reconciled this generation meanwhile
+    await reconcile(state, body, rayjobs, pods)
 
 
 def _status(state: State, key: Key, entry: Obj) -> Obj:
@@ -85,17 +140,6 @@ def _status(state: State, key: Key, entry: Obj) -> Obj:
 def _had_rayjob(status: Mapping[str, Any]) -> bool:
     """The status says a RayJob ran for this job and the job has not finished."""
     return bool(status.get("rayJobName")) and status.get("phase") not in ("Succeeded", "Failed")
-
-
-async def on_rljob_deleted(namespace: str, name: str, memo: Any, **_: Any) -> None:
-    """Children go with their owner references; only this process's state of the job to drop."""
-    state_of(memo).forget((namespace, name))
-    metrics.set_phase(namespace, name, None)
-
-
-def _deleted(type: str | None, **_: Any) -> bool:
-    # A `when=` filter: kopf skips building the handler call (most of its cost) on other events.
-    return type == "DELETED"
 
 
 async def ensure_children(
@@ -222,10 +266,7 @@ def _check_owner(obj: Mapping[str, Any], uid: str | None) -> None:
 
 def register(registry: kopf.OperatorRegistry) -> None:
     kopf.index(RLJOBS, registry=registry)(handler(rljob_idx))
-    kopf.on.create(RLJOBS, registry=registry, backoff=5)(handler(reconcile))
-    kopf.on.resume(RLJOBS, registry=registry, backoff=5)(handler(reconcile))
-    kopf.on.update(RLJOBS, field="spec", registry=registry, backoff=5)(handler(reconcile))
-    kopf.on.event(RLJOBS, registry=registry, when=_deleted)(handler(on_rljob_deleted))
+    kopf.on.event(RLJOBS, registry=registry)(handler(on_rljob_event))
 
 
 __all__ = ["ensure_children", "first", "invalid_message", "reconcile", "register", "rljob_entry"]

@@ -277,3 +277,49 @@ async def test_rayjob_deleted_behind_our_back(cluster: Cluster, operator: Operat
     await cluster.wait("Failed", lambda: cluster.status("retry").get("phase") == "Failed")
     assert "backoffLimit" in cluster.condition("retry", "Ready")["message"]
     assert cluster.rayjob("retry") is None
+
+
+async def test_a_failed_reconcile_is_retried(cluster: Cluster, operator: OperatorRunner) -> None:
+    # A ConfigMap of the same name owned by another RLJob (one still being deleted): the
+    # reconcile refuses to adopt it, fails, and is retried until the ConfigMap is gone.
+    stale = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "late-rljob",
+            "namespace": NS,
+            "ownerReferences": [
+                {
+                    "apiVersion": "eureka.dev/v1alpha1",
+                    "kind": "RLJob",
+                    "name": "late",
+                    "uid": "gone",
+                }
+            ],
+        },
+        "data": {},
+    }
+    await cluster.request("post", f"/api/v1/namespaces/{NS}/configmaps", stale)
+    await cluster.create_rljob(small_rljob("late"))
+    await cluster.wait("RayJob", lambda: cluster.rayjob("late"))
+    await cluster.wait(
+        "a failed attempt",
+        lambda: (
+            sum(
+                r.method == "POST" and r.resource is not None and r.resource.plural == "configmaps"
+                for r in cluster.emu
+            )
+            >= 2
+        ),
+    )
+    assert cluster.status("late").get("observedGeneration") is None  # nothing written yet
+    await cluster.delete(f"/api/v1/namespaces/{NS}/configmaps/late-rljob")
+    uid = cluster.rljob("late")["metadata"]["uid"]
+    configmap = await cluster.wait(
+        "retried", lambda: cluster.emu.obj("v1/configmaps", NS, "late-rljob"), timeout=20
+    )
+    assert configmap["metadata"]["ownerReferences"][0]["uid"] == uid
+    await cluster.wait(
+        "status", lambda: cluster.status("late").get("observedGeneration") == 1, timeout=20
+    )
+    assert cluster.status("late")["phase"] == "Pending"
