@@ -37,7 +37,7 @@ OWNED = {JOB_LABEL: kopf.PRESENT}
 
 def handler(fn: Any) -> Any:
     """A handler as kopf's decorators accept it: kopf passes index contents as extra keyword
-    arguments (`rljob_idx=...`), which its callback Protocols cannot express."""
+    arguments (`rayjob_idx=...`), which its callback Protocols cannot express."""
     return fn
 
 
@@ -57,6 +57,8 @@ class State:
     # RayJob or pod event changed meanwhile (the reconcile then reads the indexes and writes again).
     reconciling: Counter[Key] = field(default_factory=Counter)
     stale: set[Key] = field(default_factory=set)
+    # What the handlers need of each RLJob (`rljob_entry`), as of its last event.
+    rljobs: dict[Key, Obj] = field(default_factory=dict)
     # The spec generation of each job that this process reconciled; retries waiting to run.
     reconciled: dict[Key, Any] = field(default_factory=dict)
     retries: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class State:
         return self.reconcile_locks.setdefault(key, asyncio.Lock())
 
     def forget(self, key: Key) -> None:
+        self.rljobs.pop(key, None)
         self.locks.pop(key, None)
         self.written.pop(key, None)
         self.stale.discard(key)

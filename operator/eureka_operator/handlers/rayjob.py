@@ -53,7 +53,6 @@ async def on_rayjob_event(
     namespace: str,
     labels: kopf.Labels,
     memo: Any,
-    rljob_idx: kopf.Index[Key, Obj],
     rayjob_idx: kopf.Index[Key, Obj],
     pod_idx: kopf.Index[Key, list[PodProblem]],
     **_: Any,
@@ -64,7 +63,7 @@ async def on_rayjob_event(
     with metrics.timed("rayjob"):
         async with state.lanes.deferred():
             # Read after the wait: the indexes hold the newest objects by now.
-            rljob = first(rljob_idx.get(key))
+            rljob = state.rljobs.get(key)
             if type == "DELETED":
                 await rayjob_gone(state, key, rljob, rayjob_idx, pod_idx)
                 return
@@ -77,7 +76,6 @@ async def on_pod_event(
     namespace: str,
     labels: kopf.Labels,
     memo: Any,
-    rljob_idx: kopf.Index[Key, Obj],
     rayjob_idx: kopf.Index[Key, Obj],
     pod_idx: kopf.Index[Key, list[PodProblem]],
     **_: Any,
@@ -89,7 +87,7 @@ async def on_pod_event(
             await sync_status(
                 state,
                 key,
-                rljob=first(rljob_idx.get(key)),
+                rljob=state.rljobs.get(key),
                 rayjob=first(rayjob_idx.get(key)),
                 problems=job_problems(pod_idx, key),
             )

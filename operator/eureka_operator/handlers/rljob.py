@@ -39,7 +39,7 @@ RETRY_S = 5.0  # after a failed reconcile (an API error...), unless it asked for
 
 
 def rljob_entry(body: Mapping[str, Any]) -> Obj:
-    """What the handlers need of an RLJob between its events (kept in the `rljob_idx` index)."""
+    """What the handlers need of an RLJob between its events (kept in `State.rljobs`)."""
     meta = body.get("metadata") or {}
     run_policy = (body.get("spec") or {}).get("runPolicy") or {}
     return {
@@ -51,10 +51,6 @@ def rljob_entry(body: Mapping[str, Any]) -> Obj:
         "backoffLimit": run_policy.get("backoffLimit", 0),
         "status": dict(body.get("status") or {}),
     }
-
-
-async def rljob_idx(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Obj]:
-    return {(namespace, name): rljob_entry(body)}
 
 
 async def on_rljob_event(
@@ -83,7 +79,7 @@ async def on_rljob_event(
         state.forget(key)
         metrics.set_phase(namespace, name, None)
         return
-    entry = rljob_entry(body)
+    entry = state.rljobs[key] = rljob_entry(body)
     if entry["deleting"] or state.reconciled.get(key) == entry["generation"]:
         return
     await reconcile(state, dict(body), rayjob_idx, pod_idx)
@@ -265,7 +261,6 @@ def _check_owner(obj: Mapping[str, Any], uid: str | None) -> None:
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.index(RLJOBS, registry=registry)(handler(rljob_idx))
     kopf.on.event(RLJOBS, registry=registry)(handler(on_rljob_event))
 
 
