@@ -7,9 +7,13 @@ engine samples from the learner's module, else the weights are copied inside the
 `WeightBucket`s, which Ray puts once in its object store; each rollout engine receives the
 same object reference and loads every bucket in one call. The result is timed as `time/sync`.
 
-The interface (`WeightSync.push(learners, engines) -> metrics`) is where GPU transports plug
-in: CUDA IPC handles when colocated and an NCCL broadcast group when split. Neither is
-implemented yet (no GPU here to test them): asking for them is an error, not a silent fallback.
+`broadcast` (split placement): learner rank 0 broadcasts each bucket as one flat tensor to the
+engines over a torch.distributed group of their own: gloo on CPUs (tested here), NCCL on GPUs
+(the same calls; not run here, no GPU).
+
+The interface (`WeightSync.push(learners, engines) -> metrics`) is where CUDA IPC handles for
+colocated vLLM engines would plug in; they are not implemented (no GPU here to test them), so
+colocated vLLM uses the object store.
 """
 
 from __future__ import annotations
@@ -80,9 +84,53 @@ class InProcessSync:
         }
 
 
+class BroadcastSync:
+    """Learner rank 0 broadcasts bucket by bucket to every engine over a group of their own
+    (gloo on CPUs, NCCL on GPUs; see `eureka_trainer.broadcast`), formed at the first push."""
+
+    def __init__(self, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+        self.bucket_bytes = bucket_bytes
+        self.joined = False
+
+    def join(self, learners: Sequence[Any], engines: Sequence[Any]) -> None:
+        import ray
+
+        # Every learner rank takes part (ZeRO-3 gathers); rank 0's layout is the one sent.
+        layouts = ray.get([lr.weight_layouts.remote(self.bucket_bytes) for lr in learners])[0]
+        address = ray.get(learners[0].broadcast_address.remote())
+        size = 1 + len(engines)
+        # Joining blocks until every member has joined: all calls are in flight together.
+        ray.get(
+            [learners[0].join_broadcast.remote(address, size)]
+            + [
+                e.join_broadcast.remote(address, i + 1, size, layouts)
+                for i, e in enumerate(engines)
+            ]
+        )
+        self.joined = True
+
+    def push(self, learners: Sequence[Any], engines: Sequence[Any]) -> dict[str, float]:
+        import ray
+
+        start = time.perf_counter()
+        if not self.joined:
+            self.join(learners, engines)
+        sending = [lr.broadcast_weights.remote(self.bucket_bytes) for lr in learners]
+        loaded = ray.get([e.receive_weights.remote() for e in engines])
+        buckets, nbytes = ray.get(sending)[0]
+        if loaded and loaded[0][1] != nbytes:
+            raise RuntimeError(f"weight broadcast: {nbytes} bytes sent, {loaded[0][1]} loaded")
+        return {
+            "time/sync": time.perf_counter() - start,
+            "sync/buckets": float(buckets),
+            "sync/megabytes": nbytes / 2**20,
+        }
+
+
 SYNC_METHODS: Registry[type] = Registry("weight sync method")
 SYNC_METHODS.add("object_store", ObjectStoreSync)
 SYNC_METHODS.add("in_process", InProcessSync)
+SYNC_METHODS.add("broadcast", BroadcastSync)
 
 
 def make_sync(method: str = "object_store", **kwargs: Any) -> WeightSync:

@@ -161,13 +161,20 @@ def test_deepspeed_zero3_with_kl_filter_and_two_update_epochs(
     assert (run / "checkpoints" / "step-00000002" / "learner" / "engine").is_dir()
 
 
-def test_split_placement_syncs_through_the_object_store(
+def test_split_placement_syncs_over_a_broadcast_group(
     tmp_path: Path, demo_assets: Path, local_ray: None
 ) -> None:
+    """Separate rollout and learner actors; weights cross a gloo broadcast group."""
     run = run_dir_with_assets(tmp_path / "split", demo_assets)
     pools = {"placement": "split", "rollout": {"gpus": 0}, "learner": {"gpus": 0}}
-    assert train(_job(resources=pools), run) == 0
+    # One optimiser step per update, so every ratio is taken before the weights change.
+    job = _job(**{"resources": pools, "algorithm.maxSteps": 3, "algorithm.trainBatchSize": 16})
+    assert train(job, run) == 0
     rows = _metrics(run)
-    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in rows] == [1, 2, 3]
     assert rows[-1]["sync/buckets"] >= 1 and rows[-1]["sync/megabytes"] > 0
-    assert rows[-1]["time/sync"] > 0
+    # Steps 2 and 3 sampled from the synced weights: the learner's log-probs before its
+    # update equal the engine's (a stale engine would give ratios away from 1).
+    for row in rows[1:]:
+        assert row["policy/ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+        assert abs(row["policy/approx_kl"]) < 1e-5

@@ -160,7 +160,9 @@ class Topology:
             )
             for _ in range(layout.engines)
         ]
-        self.weight_sync = make_sync("object_store")
+        # split: a broadcast group (NCCL on GPUs); colocated vLLM: the object store (CUDA IPC
+        # handles would fit here, not implemented).
+        self.weight_sync = make_sync("object_store" if self.colocated else "broadcast")
 
     def _placement(self, ray: Any) -> dict[str, Any]:
         """Colocated: one placement group bundle per engine+rank pair (same node, same GPU)."""

@@ -68,6 +68,19 @@ class RolloutWorker:
     def wake_up(self) -> None:
         self.engine.wake_up()
 
+    def join_broadcast(self, address: str, rank: int, size: int, layouts: list[Any]) -> None:
+        """Become rank `rank` of the weight broadcast group (see `eureka_trainer.broadcast`)."""
+        from eureka_trainer.broadcast import join_group
+
+        self.broadcast = (join_group(address, rank, size), layouts)
+
+    def receive_weights(self) -> tuple[int, int]:
+        """Receive the learner's weights over the broadcast group and load them."""
+        from eureka_trainer.broadcast import receive_buckets
+
+        group, layouts = self.broadcast
+        return self.load_weights(receive_buckets(group, layouts))
+
 
 def _learner_rank(backend: str, config: Any, rank: int, world: int, master: str) -> Any:
     """Build a learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
@@ -100,6 +113,7 @@ class LearnerWorker:
         master: str = "",
     ) -> None:
         _threads(threads)
+        self.rank = rank
         self.learner = _learner_rank(backend, config, rank, world, master)
 
     def ready(self) -> bool:
@@ -116,6 +130,33 @@ class LearnerWorker:
 
     def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
         return self.learner.weight_buckets(bucket_bytes)  # type: ignore[no-any-return]
+
+    def broadcast_address(self) -> str:
+        """Where this rank would host the broadcast group's store."""
+        from eureka_trainer.broadcast import free_address
+
+        return free_address()
+
+    def weight_layouts(self, bucket_bytes: int) -> list[Any]:
+        """The byte layout of the weight buckets (every rank calls it: ZeRO-3 gathers)."""
+        from eureka_trainer.broadcast import layouts_of
+
+        return layouts_of(self.learner.state_items(), bucket_bytes)
+
+    def join_broadcast(self, address: str, size: int) -> None:
+        """Rank 0 of the learners becomes rank 0 (the sender) of the broadcast group."""
+        from eureka_trainer.broadcast import join_group
+
+        self.broadcast_group = join_group(address, 0, size)
+
+    def broadcast_weights(self, bucket_bytes: int) -> tuple[int, int]:
+        """Every rank gathers (ZeRO-3); rank 0 sends. (buckets, bytes) sent by this rank."""
+        from eureka_trainer.broadcast import send_buckets
+
+        named = self.learner.state_items()
+        if self.rank != 0:
+            return 0, 0
+        return send_buckets(self.broadcast_group, named, bucket_bytes)
 
     def save(self, path: str) -> None:
         self.learner.save(path)

@@ -1,0 +1,138 @@
+"""Weight broadcast over a torch.distributed group of its own: learner rank 0 -> every engine.
+
+The group joins learner rank 0 (rank 0) and the rollout engines (ranks 1..E), apart from the
+learners' own training group: gloo on CPUs, NCCL on GPUs (the same calls). Each bucket
+travels as one flat byte tensor; the layout (names, dtypes, shapes, byte offsets) is agreed
+once, when the group is formed, since it never changes during a run.
+
+The pure parts (layout, flatten, unflatten) are tested on their own; the group itself by the
+split-placement driver test (gloo, local Ray).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from eureka_trainer.backends import WeightBucket, bucketize
+
+GROUP_TIMEOUT = datetime.timedelta(minutes=10)
+"""How long a rank waits for the others (a dead peer fails the sync after this, never hangs)."""
+
+
+@dataclass(frozen=True)
+class BucketLayout:
+    """Where each tensor of a bucket lies in its flat byte buffer of `nbytes` bytes."""
+
+    names: list[str]
+    dtypes: list[str]
+    shapes: list[tuple[int, ...]]
+    offsets: list[int]
+    nbytes: int
+
+
+ALIGN = 16
+"""Byte alignment of each tensor in a flat buffer (a view as any dtype needs its offset to be
+a multiple of the element size)."""
+
+
+def layouts_of(named: Sequence[tuple[str, torch.Tensor]], bucket_bytes: int) -> list[BucketLayout]:
+    """The byte layout of each bucket `bucketize` makes of `named`."""
+    out = []
+    for bucket in bucketize(named, bucket_bytes):
+        offsets, position = [], 0
+        for tensor in bucket.tensors:
+            position = -(-position // ALIGN) * ALIGN
+            offsets.append(position)
+            position += tensor.numel() * tensor.element_size()
+        out.append(
+            BucketLayout(
+                names=list(bucket.names),
+                dtypes=[str(t.dtype).removeprefix("torch.") for t in bucket.tensors],
+                shapes=[tuple(t.shape) for t in bucket.tensors],
+                offsets=offsets,
+                nbytes=position,
+            )
+        )
+    return out
+
+
+def flatten(bucket: WeightBucket, layout: BucketLayout, device: Any = "cpu") -> torch.Tensor:
+    """[layout.nbytes] uint8: each tensor's bytes at its offset (any mix of dtypes)."""
+    buffer = torch.zeros(layout.nbytes, dtype=torch.uint8, device=device)
+    for tensor, offset in zip(bucket.tensors, layout.offsets, strict=True):
+        raw = tensor.detach().contiguous().reshape(-1).view(torch.uint8)
+        buffer[offset : offset + raw.numel()].copy_(raw)
+    return buffer
+
+
+def unflatten(buffer: torch.Tensor, layout: BucketLayout) -> WeightBucket:
+    """The bucket of `layout` as views into `buffer` ([nbytes] uint8)."""
+    tensors = []
+    for dtype, shape, offset in zip(layout.dtypes, layout.shapes, layout.offsets, strict=True):
+        kind = getattr(torch, dtype)
+        size = int(torch.Size(shape).numel()) * torch.empty(0, dtype=kind).element_size()
+        tensors.append(buffer[offset : offset + size].view(kind).reshape(shape))
+    return WeightBucket(list(layout.names), tensors)
+
+
+def join_group(address: str, rank: int, size: int) -> Any:
+    """This process' member of the broadcast group at `address` (`host:port`; rank 0 hosts
+    the store). Blocks until all `size` ranks have joined."""
+    import torch.distributed as dist
+
+    host, _, port = address.rpartition(":")
+    store = dist.TCPStore(  # type: ignore[attr-defined]
+        host, int(port), size, is_master=rank == 0, timeout=GROUP_TIMEOUT, wait_for_workers=False
+    )
+    if torch.cuda.is_available():
+        options = dist.ProcessGroupNCCL.Options()
+        options._timeout = GROUP_TIMEOUT
+        return dist.ProcessGroupNCCL(store, rank, size, options)
+    return dist.ProcessGroupGloo(store, rank, size, GROUP_TIMEOUT)
+
+
+def device_of(group: Any) -> str:
+    """Where the group's buffers must live (NCCL moves GPU memory only)."""
+    return "cuda" if type(group).__name__ == "ProcessGroupNCCL" else "cpu"
+
+
+def send_buckets(
+    group: Any, named: Sequence[tuple[str, torch.Tensor]], bucket_bytes: int
+) -> tuple[int, int]:
+    """Rank 0: broadcast every bucket of `named`; (buckets, bytes) sent."""
+    buckets = bucketize(named, bucket_bytes)
+    sent = 0
+    for bucket, layout in zip(buckets, layouts_of(named, bucket_bytes), strict=True):
+        flat = flatten(bucket, layout, device_of(group))
+        group.broadcast(flat, 0).wait()
+        sent += flat.numel()
+    return len(buckets), sent
+
+
+def receive_buckets(group: Any, layouts: Sequence[BucketLayout]) -> list[WeightBucket]:
+    """Ranks 1..E: receive every bucket of `layouts` (in order) from rank 0. All are kept
+    until the engine loads them in one call: an engine may refuse an update that splits a
+    fused layer (vLLM's q/k/v), which separate calls per bucket could do."""
+    buckets = []
+    for layout in layouts:
+        buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device_of(group))
+        group.broadcast(buffer, 0).wait()
+        buckets.append(unflatten(buffer, layout))
+    return buckets
+
+
+def free_address() -> str:
+    """`host:port` of this node with a port free now (rank 0 hosts the group's store there)."""
+    import socket
+
+    import ray
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port = int(sock.getsockname()[1])
+    return f"{ray.util.get_node_ip_address()}:{port}"  # type: ignore[no-untyped-call]
