@@ -51,17 +51,24 @@ def _type(value: Any, schema: Mapping[str, Any]) -> Check:
     names = [value] if isinstance(value, str) else value
     if not all(isinstance(n, str) and n in TYPES for n in names):
         return _never
+    if len(names) == 1:
+        return TYPES[names[0]]
     tests = [TYPES[n] for n in names]
     return lambda x: any(t(x) for t in tests)
 
 
 def _properties(value: Mapping[str, Any], schema: Mapping[str, Any]) -> Check:
-    subs = [(name, compile_check(sub)) for name, sub in value.items()]
+    subs = {name: compile_check(sub) for name, sub in value.items()}
 
     def check(x: Any) -> bool:
         if not isinstance(x, dict):
             return True
-        return all(check_(x[name]) for name, check_ in subs if name in x)
+        # An object has a few of the schema's many properties (a PodSpec has ~40): walk its keys.
+        for name, item in x.items():
+            sub = subs.get(name)
+            if sub is not None and not sub(item):
+                return False
+        return True
 
     return check
 
@@ -86,7 +93,15 @@ def _items(value: Any, schema: Mapping[str, Any]) -> Check:
     if not isinstance(value, dict):
         return _never  # tuple validation: not used by CRD schemas
     sub = compile_check(value)
-    return lambda x: not isinstance(x, list) or all(sub(item) for item in x)
+
+    def check(x: Any) -> bool:
+        if isinstance(x, list):
+            for item in x:
+                if not sub(item):
+                    return False
+        return True
+
+    return check
 
 
 def _any_of(value: list[Mapping[str, Any]], schema: Mapping[str, Any]) -> Check:
@@ -192,4 +207,11 @@ def compile_check(schema: Any) -> Check:
             return _never  # a keyword this module does not know: leave it to jsonschema
     if len(checks) == 1:
         return checks[0]
-    return lambda x: all(check(x) for check in checks)
+
+    def check_all(x: Any) -> bool:
+        for check in checks:
+            if not check(x):
+                return False
+        return True
+
+    return check_all
