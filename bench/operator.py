@@ -155,7 +155,7 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
             # what is measured. Same tuning as the operator's (eureka_operator.main.tune_gc).
             gc.collect()
             gc.freeze()
-            gc.set_threshold(10_000, 20, 20)
+            gc.set_threshold(50_000, 20, 20)
             spy = profile(os.getpid() if os.environ.get("BENCH_PYSPY_EMULATOR") else proc.pid)
             operator_cpu0, emulator_cpu0 = cpu_seconds(proc.pid), time.process_time()
             waited0 = cpu_wait_seconds(proc.pid), cpu_wait_seconds(os.getpid())

@@ -179,9 +179,11 @@ def tune_gc() -> None:
     Measured with 500 RLJobs at once: Python's default thresholds ran 6 full collections, each
     scanning every object imported at startup (kopf, aiohttp, pydantic: ~60k) plus the jobs' own,
     for 0.8 s of the operator's 4 s of CPU. Frozen startup objects are never scanned again, and
-    rarer young collections promote fewer short-lived objects (one event's dicts) to the old
-    generations. Reference counting still frees everything that is not in a cycle at once.
+    rarer young collections (every 50k net new objects, not 700) promote fewer short-lived objects
+    (one event's dicts) to the old generations: 0.05-0.1 s of collections while the 500 RayJobs
+    are created, instead of 0.15-0.2 s with a 10k threshold. Reference counting still frees
+    everything that is not in a cycle at once.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
+    gc.set_threshold(50_000, 20, 20)
