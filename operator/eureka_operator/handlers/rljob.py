@@ -113,7 +113,8 @@ async def reconcile(
             logger.warning("RLJob %s/%s: %s; retrying in %ss", *key, err, delay)
             state.retry_later(key, delay, lambda: _retry(state, key, rayjobs, pods))
             return
-    state.reconciled[key] = entry["generation"]
+    if key in state.rljobs:  # not deleted meanwhile (State.forget)
+        state.reconciled[key] = entry["generation"]
 
 
 async def _retry(
