@@ -105,7 +105,8 @@ class State:
         return False
 
     @contextlib.contextmanager
-    def reconcile(self, key: Key) -> Iterator[None]:
+    def reconciling_job(self, key: Key) -> Iterator[None]:
+        """Marks `key` as being reconciled (see `leave_to_reconcile`)."""
         self.reconciling[key] += 1
         try:
             yield

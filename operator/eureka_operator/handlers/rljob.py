@@ -155,7 +155,7 @@ async def ensure_children(
     """
     meta = body.get("metadata") or {}
     key = (str(meta.get("namespace")), str(meta.get("name")))
-    with state.reconcile(key):
+    with state.reconciling_job(key):
         await _ensure(state, key, body, entry, rayjobs, pods, dict(conditions or {}))
 
 
