@@ -83,6 +83,9 @@ class Topology:
     def __init__(self, spec: RLJobSpec, model_path: str, learner_config: Any, layout: Layout):
         import ray
 
+        from eureka_trainer.driver.transport import register_tensor_transport
+
+        register_tensor_transport()  # tensors to and from the actors travel as numpy arrays
         self.spec, self.layout = spec, layout
         self.colocated = spec.resources.placement == "colocated"
         # A hybrid's `hf` engine is the learner's own module: sleeping would free nothing.

@@ -22,10 +22,14 @@ from eureka_trainer.backends import (
 )
 
 
-def _threads(count: int) -> None:
+def _prepare_process(threads: int) -> None:
+    """Torch threads, and tensors sent to and from this actor as numpy arrays."""
     import torch
 
-    torch.set_num_threads(max(1, count))
+    from eureka_trainer.driver.transport import register_tensor_transport
+
+    torch.set_num_threads(max(1, threads))
+    register_tensor_transport()
 
 
 def load_tokenizer(model_path: str) -> Any:
@@ -41,7 +45,7 @@ class RolloutWorker:
     def __init__(
         self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
     ) -> None:
-        _threads(threads)
+        _prepare_process(threads)
         from eureka_trainer.rollout import build_rollout_engine
 
         self.engine = build_rollout_engine(
@@ -112,7 +116,7 @@ class LearnerWorker:
         world: int = 1,
         master: str = "",
     ) -> None:
-        _threads(threads)
+        _prepare_process(threads)
         self.rank = rank
         self.learner = _learner_rank(backend, config, rank, world, master)
 

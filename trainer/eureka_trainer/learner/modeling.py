@@ -142,15 +142,21 @@ def response_logprobs(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Log-probs and entropies of each response token: ([B, T], [B, T], mask [B, T]).
 
-    The token at position p is scored by the logits at p - 1.
+    The token at position p is scored by the logits at p - 1. Logits are computed only from
+    the first position that scores a response token on (`logits_to_keep`): the prompt's
+    positions would cost the output layer's forward and backward for nothing.
     """
-    logits = model(**batch.inputs, use_cache=False).logits  # [B, L, V]
+    length = batch.inputs["input_ids"].shape[1]
+    first = max(0, int(batch.starts.min()) - 1) if len(batch.starts) else 0
+    kept = model(
+        **batch.inputs, use_cache=False, logits_to_keep=torch.arange(first, length)
+    ).logits  # [B, L - first, V]
     steps = torch.arange(batch.width)
     mask = steps[None, :] < batch.lengths[:, None]  # [B, T]
-    positions = (batch.starts[:, None] + steps[None, :] - 1).clamp(max=logits.shape[1] - 1)
-    picked = torch.gather(logits, 1, positions[..., None].expand(-1, -1, logits.shape[-1]))
+    positions = (batch.starts[:, None] + steps[None, :] - 1).clamp(max=length - 1)  # [B, T]
+    picked = torch.gather(kept, 1, (positions - first)[..., None].expand(-1, -1, kept.shape[-1]))
     logp = masked_log_softmax(picked, suppressed, temperature)  # [B, T, V]
-    targets = batch.inputs["input_ids"].gather(1, (positions + 1).clamp(max=logits.shape[1] - 1))
+    targets = batch.inputs["input_ids"].gather(1, (positions + 1).clamp(max=length - 1))
     token_logp = logp.gather(-1, targets[..., None]).squeeze(-1)
     probs = logp.exp()
     entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
