@@ -27,6 +27,15 @@ from eureka_trainer.algos.registry import Registry
 DEFAULT_BUCKET_BYTES = 256 << 20
 
 
+def sync_metrics(start: float, buckets: int, nbytes: int) -> dict[str, float]:
+    """`time/sync` since `start` (a perf_counter value) and what was moved."""
+    return {
+        "time/sync": time.perf_counter() - start,
+        "sync/buckets": float(buckets),
+        "sync/megabytes": nbytes / 2**20,
+    }
+
+
 class WeightSync(Protocol):
     """Moves the learner's current weights into every rollout engine."""
 
@@ -52,11 +61,7 @@ class ObjectStoreSync:
         loaded = ray.get([engine.load_weights.remote(refs[0]) for engine in engines])
         ray.get(refs[1:])
         buckets, nbytes = loaded[0] if loaded else (0, 0)
-        return {
-            "time/sync": time.perf_counter() - start,
-            "sync/buckets": float(buckets),
-            "sync/megabytes": nbytes / 2**20,
-        }
+        return sync_metrics(start, buckets, nbytes)
 
 
 class InProcessSync:
@@ -77,11 +82,7 @@ class InProcessSync:
         calls = [] if self.shared else learners
         loaded = ray.get([h.sync_in_process.remote(self.bucket_bytes) for h in calls])
         buckets, nbytes = loaded[0] if loaded else (0, 0)
-        return {
-            "time/sync": time.perf_counter() - start,
-            "sync/buckets": float(buckets),
-            "sync/megabytes": nbytes / 2**20,
-        }
+        return sync_metrics(start, buckets, nbytes)
 
 
 class BroadcastSync:
@@ -120,11 +121,7 @@ class BroadcastSync:
         buckets, nbytes = ray.get(sending)[0]
         if loaded and loaded[0][1] != nbytes:
             raise RuntimeError(f"weight broadcast: {nbytes} bytes sent, {loaded[0][1]} loaded")
-        return {
-            "time/sync": time.perf_counter() - start,
-            "sync/buckets": float(buckets),
-            "sync/megabytes": nbytes / 2**20,
-        }
+        return sync_metrics(start, buckets, nbytes)
 
 
 SYNC_METHODS: Registry[type] = Registry("weight sync method")

@@ -39,22 +39,10 @@ def load_tokenizer(model_path: str) -> Any:
     return AutoTokenizer.from_pretrained(model_path)
 
 
-class RolloutWorker:
-    """Hosts one `RolloutEngine`."""
+class EngineHost:
+    """The rollout-engine methods of an actor that holds `self.engine`."""
 
-    def __init__(
-        self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
-    ) -> None:
-        _prepare_process(threads)
-        from eureka_trainer.rollout import build_rollout_engine
-
-        self.engine = build_rollout_engine(
-            backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
-        )
-
-    def ready(self) -> bool:
-        """Answers once the constructor has finished (the driver waits for every actor)."""
-        return True
+    engine: Any
 
     def generate(
         self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
@@ -71,6 +59,24 @@ class RolloutWorker:
 
     def wake_up(self) -> None:
         self.engine.wake_up()
+
+
+class RolloutWorker(EngineHost):
+    """Hosts one `RolloutEngine`."""
+
+    def __init__(
+        self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
+    ) -> None:
+        _prepare_process(threads)
+        from eureka_trainer.rollout import build_rollout_engine
+
+        self.engine = build_rollout_engine(
+            backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
+        )
+
+    def ready(self) -> bool:
+        """Answers once the constructor has finished (the driver waits for every actor)."""
+        return True
 
     def join_broadcast(self, address: str, rank: int, size: int, layouts: list[Any]) -> None:
         """Become rank `rank` of the weight broadcast group (see `eureka_trainer.broadcast`)."""
@@ -173,7 +179,7 @@ class LearnerWorker:
         return {n: t.detach().cpu().clone() for n, t in self.learner.state_items()}
 
 
-class HybridWorker(LearnerWorker):
+class HybridWorker(LearnerWorker, EngineHost):
     """A learner rank and a rollout engine in one process (see the module docstring)."""
 
     def __init__(
@@ -202,11 +208,6 @@ class HybridWorker(LearnerWorker):
             module=self.shared,
         )
 
-    def generate(
-        self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
-    ) -> list[list[Completion]]:
-        return self.engine.generate(requests, sampling)  # type: ignore[no-any-return]
-
     def shares_weights(self) -> bool:
         """True when the engine samples from the learner's module (sync has nothing to do)."""
         return self.shared is not None
@@ -219,12 +220,4 @@ class HybridWorker(LearnerWorker):
             return 0, 0
         from eureka_trainer.backends import bucketize
 
-        buckets = bucketize(self.learner.state_items(), bucket_bytes)
-        self.engine.load_weights(buckets)
-        return len(buckets), sum(b.nbytes for b in buckets)
-
-    def sleep(self) -> None:
-        self.engine.sleep()
-
-    def wake_up(self) -> None:
-        self.engine.wake_up()
+        return self.load_weights(bucketize(self.learner.state_items(), bucket_bytes))
