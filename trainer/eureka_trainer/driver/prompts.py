@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,11 @@ class PromptSource:
         )
         self.truncated = 0
         self.refused = 0
+        # A batch being encoded ahead (see `prefetch`): (count, future), and the position
+        # before it, which is what a checkpoint must record until the batch is taken.
+        self._ahead: tuple[int, Future[list[EncodedItem]]] | None = None
+        self._before: dict[str, Any] | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     @property
     def epoch(self) -> int:
@@ -62,13 +68,42 @@ class PromptSource:
     def __len__(self) -> int:
         return len(self.stream)
 
+    def prefetch(self, count: int) -> None:
+        """Start encoding the next `count` prompts on a background thread; the next
+        `next_batch(count)` returns them. The driver calls it while the learner updates (the
+        encoding is pure CPU work in this process, which would otherwise wait), and `settle()`
+        before anything else here uses the processor."""
+        if self._ahead is not None:
+            return
+        self._before = self.state_dict()
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="prompt-prefetch")
+        self._ahead = (count, self._thread.submit(self._encode_batch, count))
+
+    def settle(self) -> None:
+        """Wait until a running prefetch is done (its error, if any, comes with `next_batch`)."""
+        if self._ahead is not None:
+            wait([self._ahead[1]])
+
     def next_batch(self, count: int) -> list[EncodedItem]:
-        """The next `count` prompts (the stream wraps into the next epoch).
+        """The next `count` prompts (the stream wraps into the next epoch): the prefetched ones
+        when `prefetch(count)` ran, else encoded now.
 
         A prompt the encoder refuses (e.g. its image tokens alone exceed `maxPromptLength`)
         stops the job under `badLines: fail` (the error names file:line) and is counted and
         replaced by the next record under `badLines: skip`.
         """
+        if self._ahead is not None:
+            ahead_count, ahead = self._ahead
+            wait([ahead])
+            before, self._ahead, self._before = self._before, None, None
+            if ahead_count == count:
+                return ahead.result()
+            assert before is not None  # another size: as if the prefetch had not happened
+            self.load_state_dict(before)
+        return self._encode_batch(count)
+
+    def _encode_batch(self, count: int) -> list[EncodedItem]:
         from eureka_trainer.data import DataError
 
         items: list[EncodedItem] = []
@@ -105,6 +140,10 @@ class PromptSource:
         return EncodedItem(record.id, _user_text(record.messages), record.answer, request)
 
     def state_dict(self) -> dict[str, Any]:
+        """The position after the last batch taken (a prefetched batch not yet taken is not
+        consumed: a resumed run encodes it again)."""
+        if self._before is not None:
+            return self._before
         return {
             "stream": self.stream.state_dict(),
             "truncated": self.truncated,

@@ -96,8 +96,11 @@ class Trainer:
         timers: dict[str, float] = {}
         groups, round_metrics = self.collect(step, timers)
         samples, adv_metrics = self.timed(timers, "advantages", lambda: self.advantages(groups))
+        if self.continues_after(step):  # the next prompts are encoded while the learner works
+            self.prompts.prefetch(self.spec.algorithm.rollout_batch_size)
         update_metrics = self.timed(timers, "update", lambda: self.update(samples))
         sync_metrics = self.sync()
+        self.prompts.settle()
         self.step = step
         self.samples_seen += sum(len(g.completions) for g in groups)
         metrics = {
@@ -115,6 +118,13 @@ class Trainer:
         metrics["time/step"] = time.perf_counter() - start
         self.report(groups, metrics)
         return StepResult(self.step, metrics)
+
+    def continues_after(self, step: int) -> bool:
+        """Will this run train another step after `step`?"""
+        last = (
+            self.total_steps if self.stop_after is None else min(self.total_steps, self.stop_after)
+        )
+        return step < last
 
     @staticmethod
     def timed(timers: dict[str, float], name: str, action: Callable[[], Any]) -> Any:
