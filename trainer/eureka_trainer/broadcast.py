@@ -40,25 +40,25 @@ ALIGN = 16
 a multiple of the element size)."""
 
 
+def layout_of(bucket: WeightBucket) -> BucketLayout:
+    """Where each tensor of `bucket` lies in its flat buffer (offsets aligned to `ALIGN`)."""
+    offsets, position = [], 0
+    for tensor in bucket.tensors:
+        position = -(-position // ALIGN) * ALIGN
+        offsets.append(position)
+        position += tensor.numel() * tensor.element_size()
+    return BucketLayout(
+        names=list(bucket.names),
+        dtypes=[str(t.dtype).removeprefix("torch.") for t in bucket.tensors],
+        shapes=[tuple(t.shape) for t in bucket.tensors],
+        offsets=offsets,
+        nbytes=position,
+    )
+
+
 def layouts_of(named: Sequence[tuple[str, torch.Tensor]], bucket_bytes: int) -> list[BucketLayout]:
     """The byte layout of each bucket `bucketize` makes of `named`."""
-    out = []
-    for bucket in bucketize(named, bucket_bytes):
-        offsets, position = [], 0
-        for tensor in bucket.tensors:
-            position = -(-position // ALIGN) * ALIGN
-            offsets.append(position)
-            position += tensor.numel() * tensor.element_size()
-        out.append(
-            BucketLayout(
-                names=list(bucket.names),
-                dtypes=[str(t.dtype).removeprefix("torch.") for t in bucket.tensors],
-                shapes=[tuple(t.shape) for t in bucket.tensors],
-                offsets=offsets,
-                nbytes=position,
-            )
-        )
-    return out
+    return [layout_of(bucket) for bucket in bucketize(named, bucket_bytes)]
 
 
 def flatten(bucket: WeightBucket, layout: BucketLayout, device: Any = "cpu") -> torch.Tensor:
@@ -104,14 +104,12 @@ def device_of(group: Any) -> str:
 def send_buckets(
     group: Any, named: Sequence[tuple[str, torch.Tensor]], bucket_bytes: int
 ) -> tuple[int, int]:
-    """Rank 0: broadcast every bucket of `named`; (buckets, bytes) sent."""
+    """Rank 0: broadcast every bucket of `named`; (buckets, bytes of weights) sent (the
+    alignment padding is not counted, so the figure compares with what the engines load)."""
     buckets = bucketize(named, bucket_bytes)
-    sent = 0
-    for bucket, layout in zip(buckets, layouts_of(named, bucket_bytes), strict=True):
-        flat = flatten(bucket, layout, device_of(group))
-        group.broadcast(flat, 0).wait()
-        sent += flat.numel()
-    return len(buckets), sent
+    for bucket in buckets:
+        group.broadcast(flatten(bucket, layout_of(bucket), device_of(group)), 0).wait()
+    return len(buckets), sum(bucket.nbytes for bucket in buckets)
 
 
 def receive_buckets(group: Any, layouts: Sequence[BucketLayout]) -> list[WeightBucket]:

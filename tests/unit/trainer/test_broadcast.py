@@ -33,3 +33,21 @@ def test_layouts_follow_the_bucket_size_and_byte_offsets() -> None:
     assert [lay.names for lay in layouts] == [["a.weight", "b.bias"], ["c.steps"], ["d.weight"]]
     assert layouts[0].offsets == [0, 32] and layouts[0].nbytes == 36  # 16-byte aligned
     assert layouts[2].shapes == [(4, 4)] and layouts[2].dtypes == ["float32"]
+
+
+def test_send_reports_the_weights_bytes_not_the_alignment_padding() -> None:
+    """A one-rank gloo group: sender and receiver agree on the bytes (the driver compares them)."""
+    import socket
+
+    from eureka_trainer.broadcast import join_group, receive_buckets, send_buckets
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    group = join_group(f"127.0.0.1:{port}", 0, 1)
+    named = _named()  # the 4-byte bf16 bias leaves padding before the next tensor
+    buckets, sent = send_buckets(group, named, bucket_bytes=1 << 20)
+    payload = sum(t.numel() * t.element_size() for _, t in named)
+    assert (buckets, sent) == (1, payload)
+    received = receive_buckets(group, layouts_of(named, 1 << 20))  # rank 0 receives its own
+    assert sum(b.nbytes for b in received) == payload
