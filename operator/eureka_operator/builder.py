@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from eureka_trainer.config import API_VERSION, GROUP, KIND, PLURAL, PoolSpec, RLJob, RLJobSpec
+from eureka_trainer.config.pools import POOL_RESOURCE_UNITS, pool_resource
 
 Obj = dict[str, Any]
 
@@ -263,7 +264,7 @@ def _worker_group(job: RLJob, ns: str, names: Names, group: str, pool: PoolSpec)
         "maxReplicas": pool.replicas,
         "rayStartParams": {"num-gpus": str(pool.gpus)},
         # A custom Ray resource per pool lets the driver pin vLLM engines / learners to their pool.
-        "resources": {f"eureka_{group}": "1000"},
+        "resources": {pool_resource(group): str(POOL_RESOURCE_UNITS)},
         "template": template,
     }
 

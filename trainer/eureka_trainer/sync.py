@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry
 
 DEFAULT_BUCKET_BYTES = 256 << 20
 

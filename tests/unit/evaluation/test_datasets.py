@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from eureka_trainer.algos.registry import UnknownNameError
 from eureka_trainer.data.records import parse_object
 from eureka_trainer.evaluation.datasets import read_items
 from eureka_trainer.evaluation.rows import EvalDataError
 from eureka_trainer.evaluation.templates import TEMPLATES, get_template
+from eureka_trainer.registry import UnknownNameError
 
 PNG = bytes.fromhex(  # a 1x1 PNG
     "89504e470d0a1a0a0000000d49484452000000010000000108020000009077"

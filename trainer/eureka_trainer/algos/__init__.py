@@ -40,7 +40,7 @@ from eureka_trainer.algos.loss import (
     kl_penalty,
     policy_loss,
 )
-from eureka_trainer.algos.registry import Registry, UnknownNameError
+from eureka_trainer.registry import Registry, UnknownNameError
 
 __all__ = [
     "AGGREGATIONS",

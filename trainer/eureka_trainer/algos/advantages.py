@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry
 
 GRPO_EPS = 1e-9
 """Added to the group's standard deviation (MM-EUREKA / OpenRLHF `group_norm`)."""

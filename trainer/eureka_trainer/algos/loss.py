@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry
 
 KL_LOG_RATIO_CLAMP = 20.0
 """k3 exponentiates the log-ratio; clamping it keeps a wild token finite (exp(20) ~ 5e8)."""

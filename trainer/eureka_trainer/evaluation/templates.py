@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry
 
 #: The placeholder that marks an image's position in a user turn (the training formats' convention).
 IMAGE_PLACEHOLDER = "<image>"

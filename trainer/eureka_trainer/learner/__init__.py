@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eureka_trainer.algos.registry import Registry
-from eureka_trainer.rollout import load_class
+from eureka_trainer.registry import Registry, load_class
 
 LEARNER_BACKENDS: Registry[str] = Registry("learner backend")
 LEARNER_BACKENDS.add("torch", "eureka_trainer.learner.torch_learner:TorchLearner")

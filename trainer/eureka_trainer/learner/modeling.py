@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry
 
 # family -> the transformers auto class that loads it (a registry, not an if/elif chain)
 MODEL_LOADERS: Registry[str] = Registry("model family")

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry
 
 PRECOMPUTED_VISION_KWARGS = frozenset({"position_ids", "cu_seqlens", "max_seqlen"})
 """Keyword arguments with which a caller hands the vision tower precomputed values for every

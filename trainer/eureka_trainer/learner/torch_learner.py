@@ -17,7 +17,6 @@ from typing import Any
 import torch
 
 from eureka_trainer.algos import policy_loss
-from eureka_trainer.algos.registry import Registry
 from eureka_trainer.backends import TrainSample, WeightBucket, bucketize
 from eureka_trainer.learner.modeling import (
     load_policy,
@@ -26,6 +25,7 @@ from eureka_trainer.learner.modeling import (
     to_lists,
     vision_token_ids,
 )
+from eureka_trainer.registry import Registry
 
 LR_SCHEDULES: Registry[Callable[[float, float], float]] = Registry("lr schedule")
 LR_SCHEDULES.add("constant", lambda progress, floor: 1.0)

@@ -8,20 +8,13 @@ from instead of loading its own copy).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from eureka_trainer.algos.registry import Registry
+from eureka_trainer.registry import Registry, load_class
 
 ROLLOUT_BACKENDS: Registry[str] = Registry("rollout backend")
 ROLLOUT_BACKENDS.add("hf", "eureka_trainer.rollout.hf:HFRolloutEngine")
 ROLLOUT_BACKENDS.add("vllm", "eureka_trainer.rollout.vllm_engine:VLLMRolloutEngine")
-
-
-def load_class(dotted: str) -> Any:
-    """`package.module:Name` -> the object."""
-    module, _, name = dotted.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def build_rollout_engine(

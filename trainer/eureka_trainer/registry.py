@@ -1,9 +1,13 @@
-"""A small name -> item registry: a string option is looked up in one place, never switched on."""
+"""A small name -> item registry: a string option is looked up in one place, never switched on.
+
+Neutral ground: algos, rewards, rollout, learner, sync and evaluation all register their
+choices here, so no package imports another only to reach the registry."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -54,3 +58,9 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def load_class(dotted: str) -> Any:
+    """`package.module:Name` -> the object (backends are registered by path, imported when chosen)."""
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
