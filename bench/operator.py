@@ -74,9 +74,10 @@ def rljob(name: str) -> dict[str, Any]:
     }
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -160,6 +161,7 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
             operator_cpu0, emulator_cpu0 = cpu_seconds(proc.pid), time.process_time()
             waited0 = cpu_wait_seconds(proc.pid), cpu_wait_seconds(os.getpid())
             served0 = collections.Counter(emu.served)
+            idle_mb = peak_rss_mb(proc.pid, "VmRSS")  # the started operator, before any job
             start = time.perf_counter()
 
             async def create(name: str) -> None:
@@ -206,6 +208,9 @@ async def bench(jobs: int, timeout: float) -> dict[str, Any]:
         "p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "p99_s": round(percentile(latencies, 0.99), 3) if latencies else None,
         "peak_mb": round(peak, 1),
+        # What each job adds to the operator's peak over its idle footprint.
+        "idle_mb": round(idle_mb, 1),
+        "peak_kb_per_job": round((peak - idle_mb) * 1024 / jobs, 1),
         # Where the time went: both processes share this machine's cores.
         "operator_cpu_s": round(operator_cpu, 1),
         "emulator_cpu_s": round(emulator_cpu, 1),

@@ -1,11 +1,19 @@
-"""RL step throughput: Eureka's driver versus TRL's GRPOTrainer on the same tiny job.
+"""RL step throughput: Eureka's driver versus TRL's GRPOTrainer and the single-process floor.
 
-Both train the demo's tiny Qwen2-VL on the generated shapes set with the same prompts x
+Both trainers train the demo's tiny Qwen2-VL on the generated shapes set with the same prompts x
 samples, max new tokens, learning rate, steps and rewards (accuracy + 0.5 x format, scored by
 Eureka's `BatchScorer` for both), one after the other in this process' machine. Printed: samples/s
 and generated tokens/s of each, the ratio, and Eureka's phase timings. Start-up (Ray, model
 loading) and the first `--warmup-steps` steps (lazy imports, first-call allocations) are
-excluded on both sides: from the end of the last warm-up step to the end of the last step.
+excluded on every side: from the end of the last warm-up step to the end of the last step.
+
+TRL runs in the configuration an expert in TRL would pick for this work on a CPU (printed with
+the results): gradient checkpointing off (TRL's default is on; Eureka's learner runs without it
+here), the same attention implementation (eager) and dtype (float32) as Eureka's learner, the
+same torch thread count, one generation batch per optimiser step, logging, progress bars and
+saving off. The third column is `bench/floor.py`: the same prompts, samples, new tokens and
+update in one process with nothing around it (no Ray, rewards, reporting), the bound Eureka's
+step cannot beat.
 
     .venv/bin/python bench/rl_step.py [--steps 30] [--prompts 16] [--samples 8]
 """
@@ -136,24 +144,7 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
             generated.append(sum(len(ids) for ids in completion_ids))
         return scorer.score(texts, answer).total
 
-    config = GRPOConfig(
-        output_dir=str(run_dir / "trl"),
-        per_device_train_batch_size=args.prompts * args.samples,
-        num_generations=args.samples,
-        max_completion_length=args.max_new_tokens,
-        learning_rate=args.lr,
-        lr_scheduler_type="constant",
-        max_steps=args.steps,
-        beta=0.0,
-        temperature=1.0,
-        logging_steps=10**6,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=0,
-        dataloader_num_workers=0,
-    )
+    config = GRPOConfig(**trl_expert_config(args, run_dir))
     trainer = GRPOTrainer(
         model=str(model_dir),
         reward_funcs=reward,
@@ -174,6 +165,33 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     }
 
 
+def trl_expert_config(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    """GRPOConfig arguments of the fastest like-for-like TRL run on a CPU (see the module doc)."""
+    return dict(
+        output_dir=str(run_dir / "trl"),
+        per_device_train_batch_size=args.prompts * args.samples,
+        num_generations=args.samples,
+        max_completion_length=args.max_new_tokens,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        max_steps=args.steps,
+        beta=0.0,
+        temperature=1.0,
+        logging_steps=10**6,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        seed=0,
+        dataloader_num_workers=0,
+        gradient_checkpointing=False,
+        model_init_kwargs={"attn_implementation": "eager", "dtype": "float32"},
+        num_iterations=1,
+        disable_tqdm=True,
+        log_completions=False,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
@@ -186,16 +204,28 @@ def main() -> None:
     if not 1 <= args.warmup_steps < args.steps:
         parser.error("--warmup-steps must be at least 1 (TRL's clock starts at a step's end)")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import torch
+
+    from floor import run_floor
+
+    # One thread count for all three (Eureka's local actors use every core).
+    torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "eureka"
         eureka = run_eureka(args, run_dir)
         trl = run_trl(args, run_dir)
+        floor = run_floor(args, run_dir)
+    expert = trl_expert_config(args, run_dir)
+    shown = ("gradient_checkpointing", "model_init_kwargs", "bf16", "use_cpu", "num_iterations")
+    print("TRL configuration: " + ", ".join(f"{k}={expert[k]}" for k in shown))
+    print(f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.2f}")
     print(f"{'':10} {'samples/s':>10} {'tokens/s':>10} {'seconds':>8}")
-    for name, result in (("eureka", eureka), ("trl", trl)):
+    for name, result in (("eureka", eureka), ("trl", trl), ("floor", floor)):
         print(
             f"{name:10} {result['samples/s']:10.1f} {result['tokens/s']:10.1f} {result['seconds']:8.1f}"
         )
     print(f"ratio eureka/trl (samples/s): {eureka['samples/s'] / trl['samples/s']:.2f}x")
+    print(f"ratio eureka/floor (samples/s): {eureka['samples/s'] / floor['samples/s']:.2f}x")
     print(
         "eureka phase timings per step (s): "
         + ", ".join(f"{k[5:]}={v:.3f}" for k, v in eureka.items() if k.startswith("time/"))

@@ -1,0 +1,200 @@
+"""The single-process floor of an RL step: the same work as Eureka's step, with nothing around it.
+
+One process, no Ray, no rewards, no reporting, no checkpoints. Each step takes the next
+`prompts` prompts (encoded once up front by Eureka's own encoder, so both sides see identical
+token ids and pixels), samples `samples` completions per prompt with transformers `generate`
+(KV cache, the vision special tokens suppressed as Eureka's engine does), then runs one forward
+and backward over every prompt+response row with a PPO-clip style loss at ratio 1 and one AdamW
+step. Repeated images and prompt positions are computed once per group, as Eureka's learner
+does (`share_repeated_inputs` on the model instance), so the floor does not charge Eureka for
+work it never does.
+
+What it leaves out on purpose, because it is the lower bound: old log-probs (one update epoch
+makes them equal to the forward's own, detached), scoring, advantages from real rewards (fixed
+pseudo-random advantages stand in), sync and any per-step bookkeeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def encoded_prompts(run_dir: Path, processor: Any, max_prompt_length: int) -> list[Any]:
+    """Every demo prompt encoded by Eureka's `PromptEncoder` (ids and pixels as Eureka sees them)."""
+    from eureka_trainer.data.encode import PromptEncoder
+    from eureka_trainer.data.records import parse_line
+
+    shapes = run_dir / "demo-assets" / "shapes"
+    encoder = PromptEncoder(
+        processor,
+        family="qwen2_vl",
+        max_prompt_length=max_prompt_length,
+        min_pixels=3136,
+        max_pixels=3136,
+    )
+    lines = (shapes / "shapes.jsonl").read_text().splitlines()
+    return [
+        encoder.encode(
+            parse_line(line, f"shapes.jsonl:{i + 1}", image_root=shapes, family="qwen2_vl")
+        )
+        for i, line in enumerate(lines)
+    ]
+
+
+def _generate(
+    model: Any,
+    prompts: list[Any],
+    n: int,
+    max_new_tokens: int,
+    pad_id: int,
+    eos_id: int,
+    suppressed: list[int],
+) -> Any:
+    """[B*n, T] sampled tokens for `prompts` each repeated `n` times (left-padded, one batch)."""
+    import torch
+
+    from eureka_trainer.data.encode import collate_prompts
+
+    batch = collate_prompts([p for p in prompts for _ in range(n)], pad_id)
+    with torch.no_grad():
+        out = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            temperature=1.0,
+            top_p=None,
+            top_k=None,
+            suppress_tokens=suppressed or None,
+            eos_token_id=eos_id,
+            pad_token_id=pad_id,
+        )
+    return out[:, batch["input_ids"].shape[1] :]
+
+
+def _update(
+    model: Any,
+    optimizer: Any,
+    prompts: list[Any],
+    responses: list[list[int]],
+    n: int,
+    pad_id: int,
+    advantages: Any,
+) -> float:
+    """One forward + backward over right-padded prompt+response rows and one optimizer step."""
+    import torch
+
+    expanded = [p for p in prompts for _ in range(n)]
+    rows = [list(p.input_ids) + r for p, r in zip(expanded, responses, strict=True)]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        attention[i, : len(row)] = 1
+    image_token = model.config.image_token_id
+    inputs = {
+        "input_ids": ids,
+        "attention_mask": attention,
+        "pixel_values": torch.cat([p.mm_inputs["pixel_values"] for p in expanded]),
+        "image_grid_thw": torch.cat([p.mm_inputs["image_grid_thw"] for p in expanded]),
+        "mm_token_type_ids": (ids == image_token).long(),
+    }
+    starts = torch.tensor([len(p.input_ids) for p in expanded])
+    lengths = torch.tensor([len(r) for r in responses])
+    first = int(starts.min()) - 1
+    logits = model(**inputs, use_cache=False, logits_to_keep=torch.arange(first, width)).logits
+    steps = torch.arange(int(lengths.max()))
+    mask = steps[None, :] < lengths[:, None]
+    positions = (starts[:, None] + steps[None, :] - 1).clamp(max=width - 1)
+    picked = torch.gather(
+        logits, 1, (positions - first)[..., None].expand(-1, -1, logits.shape[-1])
+    )
+    targets = ids.gather(1, (positions + 1).clamp(max=width - 1))
+    logp = torch.log_softmax(picked.float(), -1).gather(-1, targets[..., None]).squeeze(-1)
+    ratio = torch.exp(logp - logp.detach())
+    per_token = -ratio * advantages[:, None]
+    loss = ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def run_floor(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
+    """Samples/s and generated tokens/s of the bare loop over `args.steps` steps, the first
+    `args.warmup_steps` excluded (as on the other sides)."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from eureka_trainer.demo.resolve import load_demo_processor
+    from eureka_trainer.learner.shared_inputs import share_repeated_inputs
+
+    model_dir = run_dir / "demo-assets" / "tiny-qwen2-vl"
+    processor = load_demo_processor(model_dir)
+    tokenizer = processor.tokenizer
+    eos_id = int(tokenizer.eos_token_id)
+    pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id)
+    model = AutoModelForImageTextToText.from_pretrained(
+        str(model_dir), dtype=torch.float32, attn_implementation="eager"
+    )
+    share_repeated_inputs(model, "qwen2_vl")
+    config = model.config
+    suppressed = sorted(
+        {
+            int(v)
+            for v in (
+                config.image_token_id,
+                config.video_token_id,
+                config.vision_start_token_id,
+                config.vision_end_token_id,
+            )
+            if isinstance(v, int) and v >= 0
+        }
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    prompts = encoded_prompts(run_dir, processor, 64)
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    tokens = 0
+    start = 0.0
+    for step in range(args.steps):
+        if step == args.warmup_steps:
+            start, tokens = time.perf_counter(), 0
+        chunk = [prompts[(step * args.prompts + i) % len(prompts)] for i in range(args.prompts)]
+        model.eval()
+        new = _generate(model, chunk, args.samples, args.max_new_tokens, pad_id, eos_id, suppressed)
+        responses = []
+        for row in new.tolist():
+            end = row.index(eos_id) + 1 if eos_id in row else len(row)
+            responses.append(row[:end])
+        tokens += sum(len(r) for r in responses)
+        model.train()
+        advantages = torch.randn(len(responses), generator=generator)
+        _update(model, optimizer, chunk, responses, args.samples, pad_id, advantages)
+    seconds = time.perf_counter() - start
+    timed = args.steps - args.warmup_steps
+    return {
+        "seconds": seconds,
+        "samples/s": timed * args.prompts * args.samples / seconds,
+        "tokens/s": tokens / seconds,
+    }
+
+
+if __name__ == "__main__":  # the floor alone, on assets a previous `bench/rl_step.py` run built
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir", type=Path)
+    for flag, default in (
+        ("--steps", 30),
+        ("--prompts", 16),
+        ("--samples", 8),
+        ("--max-new-tokens", 8),
+        ("--warmup-steps", 2),
+    ):
+        parser.add_argument(flag, type=int, default=default)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    print(json.dumps(run_floor(parser.parse_args(), parser.parse_args().run_dir)))
