@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crd": ("eureka_operator.crd", "print the RLJob CustomResourceDefinition"),
     "render": ("eureka_operator.render", "print the objects the operator would create"),
     "operator": ("eureka_operator.main", "run the kopf operator"),
-    "serve": ("eureka_operator.service.cli", "run the job service and dashboard"),
+    "serve": ("eureka_service.cli", "run the job service and dashboard"),
     "eval": ("eureka_trainer.evaluation.cli", "evaluate a model or re-score predictions"),
 }
 

@@ -15,10 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import KubeAuth
-from eureka_operator.service.kube import KubeBackend
-from eureka_operator.service.kubeclient import KubeClient
+from eureka_service.app import create_app
+from eureka_service.auth import KubeAuth
+from eureka_service.kube import KubeBackend
+from eureka_service.kubeclient import KubeClient
 from eureka_trainer.reporting.kube import load_cluster_config
 from tests.integration.service.server import serve
 from tests.unit.reporting.kmock_crd import RLJOBS, declare_rljobs, write_kubeconfig

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import LocalTokenAuth
-from eureka_operator.service.local import LocalBackend
+from eureka_service.app import create_app
+from eureka_service.auth import LocalTokenAuth
+from eureka_service.local import LocalBackend
 from tests.integration.service.server import serve
 from tests.unit.service.rundir import write_run
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import LocalTokenAuth
-from eureka_operator.service.local import LocalBackend
+from eureka_service.app import create_app
+from eureka_service.auth import LocalTokenAuth
+from eureka_service.local import LocalBackend
 from tests.unit.service.rundir import write_run
 
 TOKEN = "s3cret-token-of-the-test-0123456789"

@@ -6,15 +6,15 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import LocalTokenAuth
+from eureka_service.app import create_app
+from eureka_service.auth import LocalTokenAuth
 from eureka_trainer.config.status import Progress, Sample
 from eureka_trainer.reporting.rundir import RunDirSink
 from tests.unit.service.rundir import metrics_row
 
 
 def test_service_reads_what_the_trainer_writes(tmp_path: Path) -> None:
-    from eureka_operator.service.local import LocalBackend
+    from eureka_service.local import LocalBackend
 
     sink = RunDirSink(tmp_path / "run-1", tensorboard=False)
     sink.started(5)

@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from eureka_operator.service.app import MAX_BODY_BYTES, create_app
-from eureka_operator.service.auth import Authorizer, KubeAuth, LocalTokenAuth, generate_token
-from eureka_operator.service.backend import JobBackend
+from eureka_service.app import MAX_BODY_BYTES, create_app
+from eureka_service.auth import Authorizer, KubeAuth, LocalTokenAuth, generate_token
+from eureka_service.backend import JobBackend
 from eureka_trainer.reporting.kube import ClusterConfigError, load_cluster_config
 
 TOKEN_ENV = "EUREKA_SERVICE_TOKEN"
@@ -68,8 +68,8 @@ def build(args: argparse.Namespace) -> tuple[JobBackend, Authorizer, str]:
     if backend == "auto":
         backend = "local" if args.runs is not None else _cluster_or_local(args.kubeconfig)
     if backend == "kubernetes":
-        from eureka_operator.service.kube import KubeBackend
-        from eureka_operator.service.kubeclient import KubeClient
+        from eureka_service.kube import KubeBackend
+        from eureka_service.kubeclient import KubeClient
 
         config = load_cluster_config(args.kubeconfig)
         client = KubeClient(config)
@@ -77,7 +77,7 @@ def build(args: argparse.Namespace) -> tuple[JobBackend, Authorizer, str]:
         where = args.namespace or "all namespaces"
         return kube, KubeAuth(client), f"writes: your Kubernetes bearer token (RBAC on {where})"
 
-    from eureka_operator.service.local import LocalBackend
+    from eureka_service.local import LocalBackend
 
     token = _local_token(args.token_file)
     runs = (args.runs or Path("runs")).resolve()

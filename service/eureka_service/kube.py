@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from eureka_operator.service.backend import (
+from eureka_service.backend import (
     BackendError,
     Conflict,
     JobDetail,
@@ -27,8 +27,8 @@ from eureka_operator.service.backend import (
     Series,
     summary_of,
 )
-from eureka_operator.service.kubeclient import KubeApiError, KubeClient
-from eureka_operator.service.reflection import ReflectionRate
+from eureka_service.kubeclient import KubeApiError, KubeClient
+from eureka_service.reflection import ReflectionRate
 from eureka_trainer.config import GROUP, KIND, PLURAL, VERSION
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from eureka_operator.service.backend import (
+from eureka_service.backend import (
     JobDetail,
     JobSummary,
     Metrics,
@@ -33,8 +33,8 @@ from eureka_operator.service.backend import (
     Series,
     summary_of,
 )
-from eureka_operator.service.jsonl import JsonlTail, Record
-from eureka_operator.service.reflection import ReflectionRate
+from eureka_service.jsonl import JsonlTail, Record
+from eureka_service.reflection import ReflectionRate
 
 log = logging.getLogger(__name__)
 

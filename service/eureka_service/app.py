@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from eureka_operator.service.auth import Authorizer, User, bearer_token
-from eureka_operator.service.backend import (
+from eureka_service.auth import Authorizer, User, bearer_token
+from eureka_service.backend import (
     BackendError,
     JobBackend,
     JobDetail,
@@ -34,7 +34,7 @@ from eureka_trainer.reporting.curves import downsample
 
 log = logging.getLogger(__name__)
 
-STATIC = FilePath(__file__).resolve().parent.parent / "static"
+STATIC = FilePath(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 1 << 20
 """Largest request body accepted (an RLJob is a few KiB)."""
 SECURITY_HEADERS = {
