@@ -25,6 +25,7 @@ from eureka_service.backend import (
     NotReady,
     Samples,
     Series,
+    detail_status,
     summary_of,
 )
 from eureka_service.kubeclient import KubeApiError, KubeClient
@@ -190,7 +191,7 @@ class KubeBackend:
             name=name,
             summary=_summary(obj),
             spec=obj.get("spec") or {},
-            status=status,
+            status=detail_status(status),
             conditions=conditions if isinstance(conditions, list) else [],
             events=await self._events(namespace, name),
         )
@@ -221,7 +222,7 @@ class KubeBackend:
             if len(steps) == len(values):
                 series[metric] = Series(steps=steps, values=values)
         steps, rates = self._reflection.get((namespace, name), _JobReflection()).rate.series()
-        if steps:
+        if steps and "reflection/rate" not in series:  # trainers before the rate was a metric
             series["reflection/rate"] = Series(steps=steps, values=rates)
         return Metrics(series=dict(sorted(series.items())))
 
@@ -273,7 +274,17 @@ def _key(obj: dict[str, Any]) -> Key:
 def _summary(obj: dict[str, Any]) -> JobSummary:
     namespace, name = _key(obj)
     created = (obj.get("metadata") or {}).get("creationTimestamp")
-    return summary_of(namespace, name, obj.get("status") or {}, created)
+    return summary_of(namespace, name, obj.get("status") or {}, created, _status_written(obj))
+
+
+def _status_written(obj: dict[str, Any]) -> str | None:
+    """When the status subresource was last written (its managedFields entry): the heartbeat."""
+    times = [
+        str(entry.get("time"))
+        for entry in (obj.get("metadata") or {}).get("managedFields") or []
+        if isinstance(entry, dict) and entry.get("subresource") == "status" and entry.get("time")
+    ]
+    return max(times) if times else None
 
 
 def _event(item: dict[str, Any]) -> JobEvent:
