@@ -24,6 +24,14 @@ TOKEN_ENV = "EUREKA_SERVICE_TOKEN"
 """Environment variable that fixes the local write token (else one is generated)."""
 
 
+EXAMPLES = """examples:
+  eureka serve --runs runs/                 # dashboard over local run directories (read-only)
+  eureka serve --runs runs/ --port 0        # any free port; the URL is printed once bound
+  eureka serve --kubeconfig ~/.kube/config  # RLJobs of a cluster; writes with your own token
+  eureka serve --host 0.0.0.0 --allowed-host eureka.lab.example --protect-reads
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"

@@ -18,6 +18,9 @@ from eureka_trainer.config.base import ApiModel
 from eureka_trainer.config.spec import RLJobSpec
 from eureka_trainer.config.status import RLJobStatus
 
+EXIT_INVALID = 2
+"""Exit status of every `eureka` subcommand given an invalid file or option (as argparse's usage
+errors); 1 is left to work that ran and failed (a training run, an evaluation)."""
 GROUP = "eureka.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
