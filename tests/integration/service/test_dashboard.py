@@ -220,3 +220,25 @@ def test_failed_job_shows_its_condition(page: Any, base_url: str) -> None:
     assert page.locator("#job-phase").inner_text() == "Failed"
     assert page.locator("[data-panel='rewards']").get_attribute("data-points") == "5"
     assert page.errors == []
+
+
+def test_protected_reads_take_a_token_entered_on_the_page(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("protected")
+    write_run(root, "secret-run", steps=3)
+    token = "p" * 32
+    app = create_app(LocalBackend(root), LocalTokenAuth(token), protect_reads=True)
+    with serve(app) as url:
+        context = browser.new_context(viewport={"width": 1000, "height": 700})
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "401" in page.locator("#error").inner_text()
+        assert page.locator("#read-auth").is_visible()
+        assert page.locator("#jobs-body tr").count() == 0
+        page.fill("#read-token", token)
+        page.click("#read-auth button")
+        page.wait_for_selector("#jobs-body tr[data-name='secret-run']")
+        assert page.locator("#error").is_hidden()
+        context.close()

@@ -129,3 +129,44 @@ def test_samples_by_step_and_kind(client: TestClient) -> None:
     assert client.get(url, params={"kind": "wrong"}).json()["total"] == 0  # accuracy 1.0 in all
     assert client.get(url, params={"kind": "correct"}).json()["total"] == 60
     assert client.get(url, params={"kind": "nonsense"}).status_code == 422
+
+
+def test_a_silent_running_run_is_stale(tmp_path: Path) -> None:
+    import os
+    import time
+
+    run = write_run(tmp_path, "quiet", steps=3, phase="Running")
+    write_run(tmp_path, "busy", steps=3, phase="Running")
+    write_run(tmp_path, "done", steps=3, phase="Succeeded")
+    hour_ago = time.time() - 3600
+    for name in ("metrics.jsonl", "status.json"):
+        os.utime(run / name, (hour_ago, hour_ago))
+        os.utime(tmp_path / "done" / name, (hour_ago, hour_ago))
+    app = create_app(RecordingBackend(tmp_path), LocalTokenAuth(TOKEN))
+    with TestClient(app, base_url=LOCAL) as client:
+        jobs = {j["name"]: j for j in client.get("/api/jobs").json()}
+    assert jobs["quiet"]["stale"] and jobs["quiet"]["phase"] == "Running"
+    assert jobs["quiet"]["lastUpdate"].startswith(time.strftime("%Y-%m-%d", time.gmtime(hour_ago)))
+    assert not jobs["busy"]["stale"] and not jobs["done"]["stale"]  # finished runs are quiet
+
+
+def test_the_cluster_heartbeat_is_the_last_status_write() -> None:
+    from eureka_service.kube import _summary
+
+    obj = {
+        "metadata": {
+            "namespace": "ns",
+            "name": "job",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "managedFields": [
+                {"manager": "kubectl", "time": "2026-01-01T00:00:00Z"},
+                {"manager": "eureka", "subresource": "status", "time": "2026-01-01T01:00:00Z"},
+                {"manager": "operator", "subresource": "status", "time": "2026-01-01T00:30:00Z"},
+            ],
+        },
+        "status": {"phase": "Running", "metrics": {"time/step": 5.0}},
+    }
+    summary = _summary(obj)
+    assert summary.last_update == "2026-01-01T01:00:00Z" and summary.stale
+    obj["status"]["phase"] = "Suspended"
+    assert not _summary(obj).stale
