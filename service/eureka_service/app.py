@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
+import yaml
 from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -208,20 +209,28 @@ def create_app(
         ] = None,
     ) -> Any:
         writes_allowed()
-        # Authorised before the body is read: parsing is work an anonymous caller never buys.
-        # The namespace is the query's, else the default; a body naming another one is checked
-        # again below.
+        # Authenticated before the body is read, authorised before it is parsed: the namespace
+        # comes from the query, else from the body's composed YAML (no alias is expanded and
+        # nothing is built), else the default. An anonymous caller or one without `create`
+        # there never buys the parse and validation.
         user = await caller(request)
-        allowed = namespace or backend.default_namespace
-        await authorizer.authorize(user, "create", allowed, None)
+        if namespace is not None:
+            await authorizer.authorize(user, "create", namespace, None)
         text = await _read_text(request, max_body_bytes)
+        async with parse_slots:
+            declared = await asyncio.to_thread(declared_namespace, text)
+        if namespace is not None and declared is not None and declared != namespace:
+            return JSONResponse(
+                {"detail": f"the RLJob names namespace {declared!r}, the query {namespace!r}"},
+                422,
+            )
+        target = namespace or declared or backend.default_namespace
+        if namespace is None:
+            await authorizer.authorize(user, "create", target, None)
         async with parse_slots:
             parsed = await asyncio.to_thread(_parse_one, text)
         if isinstance(parsed, JSONResponse):
             return parsed
-        target = parsed.metadata.namespace or allowed
-        if target != allowed:
-            await authorizer.authorize(user, "create", target, None)
         if parsed.metadata.namespace is None:
             parsed.metadata.namespace = target
         job = parsed.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -309,6 +318,27 @@ def _tags(header: str | None) -> set[str]:
     if not header:
         return set()
     return {part.strip().removeprefix("W/") for part in header.split(",")}
+
+
+def declared_namespace(text: str) -> str | None:
+    """`metadata.namespace` of the first YAML document, read from its nodes (None: none given,
+    or not YAML; the parse that follows reports that)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    for key, value in _pairs(node):
+        if key == "metadata":
+            for inner, found in _pairs(value):
+                if inner == "namespace" and isinstance(found, yaml.ScalarNode):
+                    return str(found.value) or None
+    return None
+
+
+def _pairs(node: yaml.Node | None) -> list[tuple[str, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [(str(k.value), v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
 
 
 def _parse_one(text: str) -> RLJob | JSONResponse:

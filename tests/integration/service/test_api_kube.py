@@ -153,8 +153,12 @@ async def _reads(kmock: Any, http: aiohttp.ClientSession) -> None:
     ]
     async with http.get("/api/jobs/team-a/running-job/metrics") as resp:
         series = (await resp.json())["series"]
-    assert series["reward/accuracy"] == {"steps": [1, 2, 3], "values": [0.1, 0.2, 0.25]}
-    assert series["reflection/rate"] == {"steps": [3], "values": [0.5]}
+    assert series["reward/accuracy"] == {
+        "steps": [1, 2, 3],
+        "values": [0.1, 0.2, 0.25],
+        "nonfinite": [],
+    }
+    assert series["reflection/rate"] == {"steps": [3], "values": [0.5], "nonfinite": []}
 
     # The trainer patches the status: the service sees it through the watch.
     async with kmock.patch(
@@ -178,7 +182,11 @@ async def _reads(kmock: Any, http: aiohttp.ClientSession) -> None:
     await _eventually(updated)
     async with http.get("/api/jobs/team-a/running-job/metrics") as resp:
         rate = (await resp.json())["series"]["reflection/rate"]
-    assert rate == {"steps": [3, 4], "values": [0.5, 1.0]}  # accumulated across status versions
+    assert rate == {
+        "steps": [3, 4],
+        "values": [0.5, 1.0],
+        "nonfinite": [],
+    }  # accumulated across status versions
     async with http.get("/api/jobs/team-a/absent") as resp:
         assert resp.status == 404
 

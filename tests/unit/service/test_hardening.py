@@ -170,3 +170,18 @@ def test_the_cluster_heartbeat_is_the_last_status_write() -> None:
     assert summary.last_update == "2026-01-01T01:00:00Z" and summary.stale
     obj["status"]["phase"] = "Suspended"
     assert not _summary(obj).stale
+
+
+def test_the_namespace_is_read_from_the_nodes_before_the_parse() -> None:
+    from eureka_service.app import declared_namespace
+
+    assert declared_namespace("metadata: {name: a, namespace: team-b}\nspec: {}\n") == "team-b"
+    assert declared_namespace(laughs(9).replace("{name: a}", "{name: a, namespace: x}")) == "x"
+    assert declared_namespace("metadata: {name: a}\n") is None
+    assert declared_namespace("a: [1, 2") is None
+
+
+def test_query_and_body_namespaces_must_agree(client: TestClient) -> None:
+    text = laughs(2).replace("metadata: {name: a}", "metadata: {name: a, namespace: team-b}")
+    answer = client.post("/api/jobs?namespace=team-a", content=text, headers=AUTH)
+    assert answer.status_code == 422 and "team-b" in answer.json()["detail"]
