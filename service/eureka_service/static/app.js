@@ -21,7 +21,7 @@
     { id: "kl", title: "KL divergence", series: ["policy/kl", "policy/approx_kl"] },
     { id: "entropy", title: "Entropy", series: ["policy/entropy"] },
     { id: "clip", title: "Clip fraction", series: ["policy/clip_fraction"] },
-    { id: "timings", title: "Phase timings (s)", series: ["time/generate", "time/score", "time/filter", "time/advantages", "time/update", "time/sync"] },
+    { id: "timings", title: "Phase timings (s)", series: ["time/generate", "time/score", "time/filter", "time/advantages", "time/update", "time/sync", "time/step"] },
     { id: "lr", title: "Learning rate", series: ["lr"] },
   ];
 

@@ -48,6 +48,7 @@
     const compare = runs.length > 1;
     for (const run of runs) {
       const clock = opts.x === "time" ? wallClock(run.series) : null;
+      if (opts.x === "time" && !clock) continue; // no `time/step`: no place on a time axis
       for (const metric of compare ? metrics.slice(0, 1) : metrics) {
         const s = run.series[metric];
         if (!s || (!s.steps.length && !(s.nonfinite || []).length)) continue;

@@ -115,7 +115,7 @@ def test_job_page_draws_curves_and_escapes_samples(page: Any, base_url: str) -> 
     for panel in ("response-length", "pass-rate", "kl", "entropy", "clip", "timings", "reflection"):
         page.wait_for_selector(f"[data-panel='{panel}'] canvas")
     assert page.locator("[data-panel='timings']").get_attribute("data-series") == (
-        "time/generate,time/score,time/update,time/sync"
+        "time/generate,time/score,time/update,time/sync,time/step"
     )
     # Metrics without a panel of their own are one click away.
     assert page.locator("#explore-metric option").all_inner_texts() == ["policy/grad_norm"]
@@ -169,6 +169,16 @@ def test_two_runs_overlaid_with_zoom_kept_across_a_poll(page: Any, base_url: str
     page.locator("#opt-smoothing").fill("0.6")
     assert rewards.get_attribute("data-series") == "local/demo,local/live"
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+    # CSV of what the chart draws; wall time from the summed `time/step` (2.5 s a step).
+    with page.expect_download() as download:
+        page.click("[data-panel='rewards'] button.csv")
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0] == "step,local/demo,local/live" and len(rows) == STEPS + 1
+    assert rows[LIVE_STEPS + 1].endswith(",")  # live has no step 25: an empty cell
+    page.select_option("#opt-x", "time")
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-panel='rewards']\").dataset.xMax === '1.6667'"
+    )  # 40 steps x 2.5 s = 100 s
     assert page.errors == []
 
 

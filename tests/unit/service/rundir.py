@@ -45,6 +45,7 @@ def metrics_row(step: int, learning: float = 1.0) -> dict[str, Any]:
         "time/score": 0.1,
         "time/update": 0.8,
         "time/sync": 0.05,
+        "time/step": 2.5,
         "lr": 1e-6,
         "policy/grad_norm": 0.5 + 0.01 * step,
     }

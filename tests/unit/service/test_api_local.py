@@ -59,7 +59,7 @@ def test_list_and_detail(client: TestClient) -> None:
 
 def test_metrics_survive_a_half_written_line(client: TestClient, runs: Path) -> None:
     series = client.get("/api/jobs/local/demo/metrics").json()["series"]
-    assert len(series) == 16  # 15 metrics of the trainer + the reflection rate
+    assert len(series) == 17  # 16 metrics of the trainer + the reflection rate
     assert series["reward/accuracy"]["steps"] == list(range(1, 31))  # the partial line 31 waits
     assert series["reflection/rate"]["values"][:15] == [0.0] * 15
     assert series["reflection/rate"]["values"][15:] == [0.5] * 15
