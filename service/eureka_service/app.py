@@ -284,7 +284,8 @@ def _add_middleware(app: FastAPI, max_body_bytes: int, hosts: HostCheck) -> None
         body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        headers["ETag"] = tag
+        # Weak: the same tag covers the gzip and the identity encoding (RFC 9110 8.8.1).
+        headers["ETag"] = "W/" + tag
         if tag in _tags(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
         return Response(body, status_code=200, headers=headers)
