@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 from eureka_service.backend import (
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 SEEN_SAMPLES = 5000
 """Sample identities remembered per job so a sample is counted once across status versions."""
+KEPT_SAMPLES = 500
+"""Samples kept per job from every status version the watch delivered (the status holds 8)."""
 
 
 class _Expired(Exception):
@@ -44,9 +46,12 @@ class _Expired(Exception):
 
 
 class _JobReflection:
+    """What the watch has shown of a job's samples: the reflection rate and the newest samples."""
+
     def __init__(self) -> None:
         self.rate = ReflectionRate()
         self.seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        self.kept: deque[dict[str, Any]] = deque(maxlen=KEPT_SAMPLES)
 
     def add(self, samples: Any) -> None:
         for sample in samples if isinstance(samples, list) else []:
@@ -59,6 +64,7 @@ class _JobReflection:
             if len(self.seen) > SEEN_SAMPLES:
                 self.seen.popitem(last=False)
             self.rate.add(sample)
+            self.kept.append(sample)
 
 
 class KubeBackend:
@@ -228,6 +234,10 @@ class KubeBackend:
 
     async def get_samples(self, namespace: str, name: str) -> Samples:
         obj = await self._get(namespace, name)
+        kept = self._reflection.get((namespace, name))
+        if kept is not None and kept.kept:  # every sample the watch showed, newest step first
+            ordered = sorted(kept.kept, key=_step_of, reverse=True)
+            return Samples(samples=ordered)
         samples = (obj.get("status") or {}).get("recentSamples") or []
         return Samples(samples=[s for s in samples if isinstance(s, dict)])
 
@@ -264,6 +274,11 @@ class KubeBackend:
             await self.client.request("DELETE", self._object_path(namespace, name))
         except KubeApiError as err:
             raise _not_found(err, namespace, name) from None
+
+
+def _step_of(sample: dict[str, Any]) -> int:
+    step = sample.get("step")
+    return step if isinstance(step, int) else -1
 
 
 def _key(obj: dict[str, Any]) -> Key:

@@ -187,6 +187,11 @@ async def _reads(kmock: Any, http: aiohttp.ClientSession) -> None:
         "values": [0.5, 1.0],
         "nonfinite": [],
     }  # accumulated across status versions
+    async with http.get("/api/jobs/team-a/running-job/samples") as resp:
+        samples = await resp.json()
+    # The status now holds only the step-4 sample; the service kept the earlier ones too.
+    assert [s["step"] for s in samples["samples"]] == [4, 3, 3]
+    assert samples["steps"] == [4, 3] and samples["total"] == 3
     async with http.get("/api/jobs/team-a/absent") as resp:
         assert resp.status == 404
 
