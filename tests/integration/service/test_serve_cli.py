@@ -32,6 +32,8 @@ def test_eureka_serve_runs(tmp_path: Path) -> None:
         "0",  # a free port, chosen at bind time: the printed URL must be the bound one
         "--log-level",
         "warning",
+        "--allowed-host",
+        "runs.lab.example",
     ]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
@@ -52,6 +54,18 @@ def test_eureka_serve_runs(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 405  # authenticated, but a local run cannot be suspended
+        # --allowed-host reaches the app: that name is answered, any other is refused.
+        named = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/jobs", headers={"Host": "runs.lab.example"}
+        )
+        with urllib.request.urlopen(named, timeout=5) as resp:
+            assert resp.status == 200
+        foreign = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/jobs", headers={"Host": "evil.example"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as rebound:
+            urllib.request.urlopen(foreign, timeout=5)
+        assert rebound.value.code == 421
     finally:
         proc.terminate()
         proc.wait(10)
