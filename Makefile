@@ -36,8 +36,8 @@ demo: $(STAMP)
 	$(BIN)/eureka run manifests/examples/local-demo.yaml --output $(DEMO_OUT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator trainer tests bench
-	$(BIN)/ruff format --check operator trainer tests bench
+	$(BIN)/ruff check operator service trainer tests bench
+	$(BIN)/ruff format --check operator service trainer tests bench
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -14,19 +14,30 @@ from collections.abc import Sequence
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("eureka_trainer.local", "run an RLJob locally (local Ray, CPU or local GPUs)"),
-    "validate": ("eureka_operator.validate", "check RLJob YAML files; exit 1 on any error"),
+    "validate": ("eureka_operator.validate", "check RLJob YAML files (exit 2 on any problem)"),
     "crd": ("eureka_operator.crd", "print the RLJob CustomResourceDefinition"),
     "render": ("eureka_operator.render", "print the objects the operator would create"),
     "operator": ("eureka_operator.main", "run the kopf operator"),
-    "serve": ("eureka_operator.service.cli", "run the job service and dashboard"),
+    "serve": ("eureka_service.cli", "run the job service and dashboard"),
     "eval": ("eureka_trainer.evaluation.cli", "evaluate a model or re-score predictions"),
 }
+EXAMPLES = """examples:
+  eureka validate job.yaml                      # every mistake, with file, line and field
+  eureka run manifests/examples/local-demo.yaml # train locally (CPU), write runs/<name>/
+  eureka serve --runs runs/                     # dashboard over local run directories
+  eureka render job.yaml -o json                # what the operator would create
+  eureka <command> --help                       # options and examples of one command
+
+exit status: 0 done; 1 the work ran and failed; 2 invalid file or options.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eureka",
         description="Rule-based RL for vision-language models, locally or on Kubernetes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version="eureka 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -53,7 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         raise
-    sub = argparse.ArgumentParser(prog=f"eureka {name}", description=help_text)
+    sub = argparse.ArgumentParser(
+        prog=f"eureka {name}",
+        description=help_text,
+        epilog=getattr(module, "EXAMPLES", None),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     module.add_arguments(sub)
     status: int = module.run(sub.parse_args(rest))
     return status

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import asdict
+from typing import Any
+
+import yaml
 
 from eureka_trainer.config import RLJobError, load_rljobs
+from eureka_trainer.config.loader import EXIT_INVALID
+
+EXAMPLES = """examples:
+  eureka validate job.yaml
+  eureka validate manifests/examples/*.yaml -q     # CI: print problems only
+  eureka validate job.yaml -o json                 # [{file, ok, jobs, problems: [{line, path, message}]}]
+
+exit status: 0 every file is valid; 2 a file has a problem (each printed as FILE:LINE: PATH: MESSAGE).
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,19 +27,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "files", nargs="+", metavar="FILE", help="RLJob YAML files (multi-document allowed)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json", "yaml"),
+        default="text",
+        help="text (default): problems on stderr; json/yaml: one report per file on stdout",
+    )
+
+
+def check(file: str) -> dict[str, Any]:
+    """One file's report: `file`, `ok`, the job names and every problem."""
+    try:
+        jobs = load_rljobs(file)
+    except RLJobError as err:
+        return {
+            "file": file,
+            "ok": False,
+            "jobs": [],
+            "problems": [asdict(p) for p in err.problems],
+        }
+    return {"file": file, "ok": True, "jobs": [j.metadata.name for j in jobs], "problems": []}
 
 
 def run(args: argparse.Namespace) -> int:
-    failed = False
-    for file in args.files:
-        try:
-            jobs = load_rljobs(file)
-        except RLJobError as err:
-            failed = True
-            for problem in err.problems:
-                print(problem, file=sys.stderr)
-            continue
-        if not args.quiet:
-            names = ", ".join(job.metadata.name for job in jobs) or "no documents"
-            print(f"{file}: ok ({names})")
-    return 1 if failed else 0
+    reports = [check(file) for file in args.files]
+    failed = not all(report["ok"] for report in reports)
+    if args.output == "json":
+        print(json.dumps(reports, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(reports, sort_keys=False), end="")
+    else:
+        for report in reports:
+            if not report["ok"]:
+                for problem in load_problems(report):
+                    print(problem, file=sys.stderr)
+            elif not args.quiet:
+                names = ", ".join(report["jobs"]) or "no documents"
+                print(f"{report['file']}: ok ({names})")
+    return EXIT_INVALID if failed else 0
+
+
+def load_problems(report: dict[str, Any]) -> list[str]:
+    """The problems of a report as `eureka validate` prints them."""
+    from eureka_trainer.config import Problem
+
+    return [str(Problem(**p)) for p in report["problems"]]

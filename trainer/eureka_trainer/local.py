@@ -35,6 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="join the running Ray cluster (ray.init('auto')) and report to the RLJob status",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set algorithm.learningRate=1e-6 (repeatable; the value "
+        "is YAML; the run directory's rljob.yaml records the result)",
+    )
+    parser.add_argument(
+        "--max-steps", type=int, metavar="N", help="stop after N steps (spec.algorithm.maxSteps)"
+    )
+
+
+EXAMPLES = """examples:
+  eureka run manifests/examples/local-demo.yaml
+  eureka run job.yaml --output runs/lr-1e-6 --set algorithm.learningRate=1e-6
+  eureka run job.yaml --max-steps 5 --set rollout.samplesPerPrompt=4   # a quick smoke run
+"""
 
 
 class FanOutSink:
@@ -223,21 +241,25 @@ def summary(run_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eureka_trainer.config import RLJobError, load_rljob
+    from eureka_trainer.config import RLJobError
+    from eureka_trainer.config.loader import EXIT_INVALID
+    from eureka_trainer.config.overrides import load_rljob_with
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    overrides = list(args.set)
+    if args.max_steps is not None:
+        overrides.append(f"spec.algorithm.maxSteps={args.max_steps}")
     try:
-        job = load_rljob(args.rljob)
+        job, manifest = load_rljob_with(args.rljob, overrides)
     except RLJobError as err:
         print(f"eureka run: invalid RLJob:\n{err}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     run_dir = Path(args.output or Path("runs") / job.metadata.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "rljob.yaml").write_text(
-        Path(args.rljob).read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    original = Path(args.rljob).read_text(encoding="utf-8")
+    (run_dir / "rljob.yaml").write_text(manifest if overrides else original, encoding="utf-8")
     began = time.perf_counter()
     status = train(
         job, run_dir, cluster=args.cluster, progress=not args.no_progress and sys.stderr.isatty()

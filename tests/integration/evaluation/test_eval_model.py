@@ -162,5 +162,5 @@ def test_cli_names_a_bad_record_before_loading_the_model(
         "--output",
         str(tmp_path / "o"),
     ]
-    assert main(args) == 1
+    assert main(args) == 2  # EXIT_INVALID
     assert f"{bad}:1: field 'image_path': no such image" in capsys.readouterr().err

@@ -15,10 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import KubeAuth
-from eureka_operator.service.kube import KubeBackend
-from eureka_operator.service.kubeclient import KubeClient
+from eureka_service.app import create_app
+from eureka_service.auth import KubeAuth
+from eureka_service.kube import KubeBackend
+from eureka_service.kubeclient import KubeClient
 from eureka_trainer.reporting.kube import load_cluster_config
 from tests.integration.service.server import serve
 from tests.unit.reporting.kmock_crd import RLJOBS, declare_rljobs, write_kubeconfig
@@ -153,8 +153,12 @@ async def _reads(kmock: Any, http: aiohttp.ClientSession) -> None:
     ]
     async with http.get("/api/jobs/team-a/running-job/metrics") as resp:
         series = (await resp.json())["series"]
-    assert series["reward/accuracy"] == {"steps": [1, 2, 3], "values": [0.1, 0.2, 0.25]}
-    assert series["reflection/rate"] == {"steps": [3], "values": [0.5]}
+    assert series["reward/accuracy"] == {
+        "steps": [1, 2, 3],
+        "values": [0.1, 0.2, 0.25],
+        "nonfinite": [],
+    }
+    assert series["reflection/rate"] == {"steps": [3], "values": [0.5], "nonfinite": []}
 
     # The trainer patches the status: the service sees it through the watch.
     async with kmock.patch(
@@ -178,7 +182,16 @@ async def _reads(kmock: Any, http: aiohttp.ClientSession) -> None:
     await _eventually(updated)
     async with http.get("/api/jobs/team-a/running-job/metrics") as resp:
         rate = (await resp.json())["series"]["reflection/rate"]
-    assert rate == {"steps": [3, 4], "values": [0.5, 1.0]}  # accumulated across status versions
+    assert rate == {
+        "steps": [3, 4],
+        "values": [0.5, 1.0],
+        "nonfinite": [],
+    }  # accumulated across status versions
+    async with http.get("/api/jobs/team-a/running-job/samples") as resp:
+        samples = await resp.json()
+    # The status now holds only the step-4 sample; the service kept the earlier ones too.
+    assert [s["step"] for s in samples["samples"]] == [4, 3, 3]
+    assert samples["steps"] == [4, 3] and samples["total"] == 3
     async with http.get("/api/jobs/team-a/absent") as resp:
         assert resp.status == 404
 

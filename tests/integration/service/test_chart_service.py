@@ -141,3 +141,21 @@ def test_bad_values_are_refused(args: list[str], message: str) -> None:
     with pytest.raises(subprocess.CalledProcessError) as err:
         render(*ON, *args)
     assert message in err.value.stderr
+
+
+def test_the_service_answers_its_own_names_only() -> None:
+    # eureka serve refuses foreign Host names (eureka_service/hosts.py); in a cluster it is
+    # reached by its Service's DNS names and, when enabled, the Ingress host.
+    objects = service_objects(render(*ON, "--set", "jobService.ingress.enabled=true"))
+    (deployment,) = [d for k, d in objects.items() if k.startswith("Deployment/")]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    (allowed,) = [a.removeprefix("--allowed-host=") for a in args if a.startswith("--allowed-host")]
+    (service,) = [d for k, d in objects.items() if k.startswith("Service/")]
+    name = service["metadata"]["name"]
+    assert allowed.split(",") == [
+        name,
+        f"{name}.eureka-system",
+        f"{name}.eureka-system.svc",
+        f"{name}.eureka-system.svc.cluster.local",
+        "eureka.example.com",
+    ]

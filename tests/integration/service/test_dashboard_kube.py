@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import KubeAuth
-from eureka_operator.service.kube import KubeBackend
-from eureka_operator.service.kubeclient import KubeClient
+from eureka_service.app import create_app
+from eureka_service.auth import KubeAuth
+from eureka_service.kube import KubeBackend
+from eureka_service.kubeclient import KubeClient
 from eureka_trainer.reporting.kube import load_cluster_config
 from tests.integration.service.server import serve
 from tests.integration.service.test_api_kube import _existing_job, _install_reviews

@@ -10,11 +10,13 @@ from typing import Any
 import kmock as km
 import pytest
 
-from eureka_operator.service.backend import BackendError, NotReady
-from eureka_operator.service.kube import KubeBackend
-from eureka_operator.service.kubeclient import KubeClient
+from eureka_service.backend import BackendError, NotReady
+from eureka_service.kube import KubeBackend
+from eureka_service.kubeclient import KubeClient
 from eureka_trainer.reporting.kube import load_cluster_config, parse_kubeconfig
 from tests.unit.reporting.kmock_crd import RLJOBS, declare_rljobs, write_kubeconfig
+
+LOCAL = "http://127.0.0.1"  # the service answers loopback Host names only (hosts.py)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -160,8 +162,8 @@ async def test_what_the_sink_writes_the_service_shows(kmock: Any, tmp_path: Path
 async def test_read_only_service_refuses_writes_before_auth(kmock: Any, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from eureka_operator.service.app import create_app
-    from eureka_operator.service.auth import KubeAuth
+    from eureka_service.app import create_app
+    from eureka_service.auth import KubeAuth
 
     declare_rljobs(kmock)
     kmock.objects[RLJOBS, "ns", "a"] = _job("a")
@@ -170,7 +172,7 @@ async def test_read_only_service_refuses_writes_before_auth(kmock: Any, tmp_path
     app = create_app(KubeBackend(client), KubeAuth(client), read_only=True)
 
     def calls() -> None:
-        with TestClient(app) as http:
+        with TestClient(app, base_url=LOCAL) as http:
             assert http.get("/api").json()["writable"] is False
             for method, path in [("POST", "/api/jobs"), ("DELETE", "/api/jobs/ns/a")]:
                 answer = http.request(method, path, headers={"Authorization": "Bearer t"})

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.service.server import free_port
 from tests.unit.service.rundir import write_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -21,7 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 def test_eureka_serve_runs(tmp_path: Path) -> None:
     write_run(tmp_path, "demo", steps=12)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "EUREKA_SERVICE_TOKEN"}
     command = [
         sys.executable,
@@ -31,16 +29,20 @@ def test_eureka_serve_runs(tmp_path: Path) -> None:
         "--runs",
         str(tmp_path),
         "--port",
-        str(port),
+        "0",  # a free port, chosen at bind time: the printed URL must be the bound one
         "--log-level",
         "warning",
+        "--allowed-host",
+        "runs.lab.example",
     ]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     try:
         lines = [proc.stdout.readline() for _ in range(4)]  # type: ignore[union-attr]
-        assert lines[1].strip() == f"dashboard: http://127.0.0.1:{port}/"
+        url = lines[1].strip().removeprefix("dashboard: ")
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0/")
+        port = int(url.rsplit(":", 1)[1].rstrip("/"))
         token = lines[3].strip().removeprefix("write token: ")
         jobs = _get_json(f"http://127.0.0.1:{port}/api/jobs")
         assert [(j["name"], j["step"]) for j in jobs] == [("demo", 12)]
@@ -52,6 +54,18 @@ def test_eureka_serve_runs(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 405  # authenticated, but a local run cannot be suspended
+        # --allowed-host reaches the app: that name is answered, any other is refused.
+        named = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/jobs", headers={"Host": "runs.lab.example"}
+        )
+        with urllib.request.urlopen(named, timeout=5) as resp:
+            assert resp.status == 200
+        foreign = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/jobs", headers={"Host": "evil.example"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as rebound:
+            urllib.request.urlopen(foreign, timeout=5)
+        assert rebound.value.code == 421
     finally:
         proc.terminate()
         proc.wait(10)

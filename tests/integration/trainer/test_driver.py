@@ -103,7 +103,9 @@ def test_run_writes_a_complete_run_directory(straight: Path) -> None:
     lines = (straight / "samples.jsonl").read_text().splitlines()
     samples = [json.loads(line) for line in lines]
     assert len(samples) == 12
-    assert set(samples[0]) == {"step", "prompt", "response", "answer", "rewards"}
+    assert set(samples[0]) == {"step", "prompt", "response", "answer", "rewards", "image"}
+    assert samples[0]["image"].startswith("data:image/jpeg;base64,")  # the dashboard shows it
+    assert 0.0 <= rows[-1]["reflection/rate"] <= 1.0  # over every response of the step
     status = json.loads((straight / "status.json").read_text())
     assert status["phase"] == "Succeeded" and status["progress"]["step"] == 6
     assert status["progress"]["lastCheckpointStep"] == 6

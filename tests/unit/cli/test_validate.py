@@ -17,7 +17,7 @@ def test_examples_validate(capsys: object) -> None:
     assert main(["validate", *examples]) == 0
 
 
-def test_every_mistake_reported_and_exit_1(tmp_path: Path) -> None:
+def test_every_mistake_reported_and_exit_2(tmp_path: Path) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text(
         "apiVersion: eureka.dev/v1alpha1\nkind: RLJob\nmetadata: {name: a}\nspec:\n"
@@ -30,7 +30,7 @@ def test_every_mistake_reported_and_exit_1(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 3, proc.stderr
     assert any(f"{file}:5: document 1: spec.model.dtype" in line for line in lines)
@@ -38,10 +38,10 @@ def test_every_mistake_reported_and_exit_1(tmp_path: Path) -> None:
     assert any(f"{file}:7: document 1: spec.rollout.topP" in line for line in lines)
 
 
-def test_syntax_error_exit_1(tmp_path: Path, capsys: object) -> None:
+def test_syntax_error_exit_2(tmp_path: Path, capsys: object) -> None:
     file = tmp_path / "broken.yaml"
     file.write_text("spec:\n  model: {name: m\n")
-    assert main(["validate", str(file)]) == 1
+    assert main(["validate", str(file)]) == 2
 
 
 def test_crd_command_does_not_import_torch() -> None:

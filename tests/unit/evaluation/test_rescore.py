@@ -116,7 +116,7 @@ def test_bad_prediction_rows_are_all_named(
     )
     out = tmp_path / "out"
     assert (
-        main(["eval", "--predictions", str(preds), "--data", str(data), "--output", str(out)]) == 1
+        main(["eval", "--predictions", str(preds), "--data", str(data), "--output", str(out)]) == 2
     )
     err = capsys.readouterr().err
     assert f"{preds}:2: field 'response': missing" in err
@@ -146,7 +146,7 @@ def test_bad_data_rows_are_named_with_field(
                 str(tmp_path / "o"),
             ]
         )
-        == 1
+        == 2  # EXIT_INVALID, as every eureka subcommand given bad input
     )
     err = capsys.readouterr().err
     assert f"{data}:2: field 'answer': missing" in err

@@ -61,7 +61,7 @@ def test_render_reports_bad_input_with_file_line_and_field(
         "apiVersion: eureka.dev/v1alpha1\nkind: RLJob\nmetadata: {name: x}\n"
         "spec:\n  model: {name: m}\n  data: {trainFiles: [t]}\n  algorithm:\n    learningRat: 1\n"
     )
-    assert main(["render", str(bad)]) == 1
+    assert main(["render", str(bad)]) == 2  # EXIT_INVALID
     err = capsys.readouterr().err
     assert f"{bad}:8" in err and "spec.algorithm.learningRat" in err
 

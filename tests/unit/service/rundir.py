@@ -25,9 +25,11 @@ REFLECTIVE = "Let me compute 2 + 2. Wait, let me verify: 2 + 2 = 4. \\boxed{4}"
 PLAIN = "2 + 2 = 4. \\boxed{4}"
 
 
-def metrics_row(step: int) -> dict[str, Any]:
-    """One line of metrics.jsonl: every metric the trainer logs, smooth in the step."""
-    acc = 0.2 + 0.6 * (1 - math.exp(-step / 20))
+def metrics_row(step: int, learning: float = 1.0) -> dict[str, Any]:
+    """One line of metrics.jsonl: every metric the trainer logs, smooth in the step.
+
+    `learning` scales how fast accuracy rises (runs that differ, for comparisons)."""
+    acc = 0.2 + 0.6 * (1 - math.exp(-step * learning / 20))
     return {
         "step": step,
         "reward/total": acc + 0.9,
@@ -43,6 +45,7 @@ def metrics_row(step: int) -> dict[str, Any]:
         "time/score": 0.1,
         "time/update": 0.8,
         "time/sync": 0.05,
+        "time/step": 2.5,
         "lr": 1e-6,
         "policy/grad_norm": 0.5 + 0.01 * step,
     }
@@ -55,6 +58,8 @@ def write_run(
     samples_per_step: int = 2,
     phase: str = "Succeeded",
     partial_tail: bool = False,
+    image: str | None = None,
+    learning: float = 1.0,
 ) -> Path:
     """A finished (or running) run directory with `steps` steps of metrics and samples."""
     run = root / name
@@ -62,7 +67,7 @@ def write_run(
     (run / "rljob.yaml").write_text(RLJOB.format(name=name))
     with (run / "metrics.jsonl").open("w") as out:
         for step in range(1, steps + 1):
-            out.write(json.dumps(metrics_row(step)) + "\n")
+            out.write(json.dumps(metrics_row(step, learning)) + "\n")
         if partial_tail:
             out.write(f'{{"step": {steps + 1}, "reward/total": 0.')
     with (run / "samples.jsonl").open("w") as out:
@@ -76,13 +81,15 @@ def write_run(
                     "answer": "4",
                     "rewards": {"accuracy": 1.0, "format": 1.0, "total": 2.0},
                 }
+                if image is not None:
+                    record["image"] = image
                 out.write(json.dumps(record) + "\n")
     status = {
         "phase": phase,
         "progress": {"step": steps, "totalSteps": steps, "epoch": 0, "samplesSeen": steps * 8},
         "startTime": "2026-11-24T05:00:00Z",
         "completionTime": "2026-11-24T05:09:00Z" if phase == "Succeeded" else None,
-        "metrics": {k: v for k, v in metrics_row(steps).items() if k != "step"},
+        "metrics": {k: v for k, v in metrics_row(steps, learning).items() if k != "step"},
     }
     if phase == "Failed":
         status["conditions"] = [

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from eureka_operator.service.app import create_app
-from eureka_operator.service.auth import LocalTokenAuth
-from eureka_operator.service.local import LocalBackend
+from eureka_service.app import create_app
+from eureka_service.auth import LocalTokenAuth
+from eureka_service.local import LocalBackend
 from tests.unit.service.rundir import write_run
+
+LOCAL = "http://127.0.0.1"  # the service answers loopback Host names only (hosts.py)
 
 TOKEN = "s3cret-token-of-the-test-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -36,7 +38,9 @@ def runs(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def client(runs: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(LocalBackend(runs), LocalTokenAuth(TOKEN))) as test_client:
+    with TestClient(
+        create_app(LocalBackend(runs), LocalTokenAuth(TOKEN)), base_url=LOCAL
+    ) as test_client:
         yield test_client
 
 
@@ -55,7 +59,7 @@ def test_list_and_detail(client: TestClient) -> None:
 
 def test_metrics_survive_a_half_written_line(client: TestClient, runs: Path) -> None:
     series = client.get("/api/jobs/local/demo/metrics").json()["series"]
-    assert len(series) == 16  # 15 metrics of the trainer + the reflection rate
+    assert len(series) == 17  # 16 metrics of the trainer + the reflection rate
     assert series["reward/accuracy"]["steps"] == list(range(1, 31))  # the partial line 31 waits
     assert series["reflection/rate"]["values"][:15] == [0.0] * 15
     assert series["reflection/rate"]["values"][15:] == [0.5] * 15
@@ -86,7 +90,9 @@ def test_a_run_appears_while_serving(client: TestClient, runs: Path) -> None:
 
 
 def test_single_run_directory(runs: Path) -> None:
-    with TestClient(create_app(LocalBackend(runs / "demo"), LocalTokenAuth(TOKEN))) as client:
+    with TestClient(
+        create_app(LocalBackend(runs / "demo"), LocalTokenAuth(TOKEN)), base_url=LOCAL
+    ) as client:
         assert [j["name"] for j in client.get("/api/jobs").json()] == ["demo"]
 
 
@@ -138,7 +144,7 @@ def test_submitted_yaml_is_validated_like_eureka_validate(client: TestClient) ->
 
 def test_body_size_limit(runs: Path) -> None:
     app = create_app(LocalBackend(runs), LocalTokenAuth(TOKEN), max_body_bytes=1000)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         big = client.post("/api/jobs", content="#" * 2000, headers=AUTH)
         assert big.status_code == 413
 
@@ -151,7 +157,7 @@ def test_body_size_limit(runs: Path) -> None:
 
 def test_protected_reads(runs: Path) -> None:
     app = create_app(LocalBackend(runs), LocalTokenAuth(TOKEN), protect_reads=True)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         assert client.get("/api/jobs").status_code == 401
         assert client.get("/api/jobs", headers=AUTH).status_code == 200
         assert client.get("/api/jobs/local/demo/metrics").status_code == 401
@@ -181,5 +187,6 @@ def test_openapi_dashboard_and_headers(client: TestClient) -> None:
     }
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"ready": True}
-    assert json.loads(client.get("/api/jobs").content)  # API answers are not cached
-    assert client.get("/api/jobs").headers["Cache-Control"] == "no-store"
+    assert json.loads(client.get("/api/jobs").content)
+    # Kept by the browser but revalidated each time (ETag), never stored by a shared cache.
+    assert client.get("/api/jobs").headers["Cache-Control"] == "private, no-cache"

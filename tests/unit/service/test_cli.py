@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from eureka_operator.service import cli
-from eureka_operator.service.auth import KubeAuth, LocalTokenAuth
-from eureka_operator.service.kube import KubeBackend
-from eureka_operator.service.local import LocalBackend
+from eureka_service import cli
+from eureka_service.auth import KubeAuth, LocalTokenAuth
+from eureka_service.kube import KubeBackend
+from eureka_service.local import LocalBackend
 from tests.unit.reporting.kmock_crd import write_kubeconfig
 
 

@@ -11,8 +11,8 @@ HEAVY = ("torch", "ray", "transformers", "deepspeed", "vllm")
 def test_service_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "import eureka_operator.service.cli, eureka_operator.service.app\n"
-        "import eureka_operator.service.kube, eureka_operator.service.local\n"
+        "import eureka_service.cli, eureka_service.app\n"
+        "import eureka_service.kube, eureka_service.local\n"
         "import eureka_trainer.reporting.kube\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

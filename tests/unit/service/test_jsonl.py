@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eureka_operator.service.jsonl import JsonlTail
+from eureka_service.jsonl import JsonlTail
 
 
 def _tail(path: Path) -> tuple[JsonlTail, list[dict[str, Any]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eureka_operator.service.reflection import ReflectionRate, is_reflective
+from eureka_service.reflection import ReflectionRate, is_reflective
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,15 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from eureka_trainer.config.base import ApiModel
 from eureka_trainer.config.spec import RLJobSpec
 from eureka_trainer.config.status import RLJobStatus
 
+EXIT_INVALID = 2
+"""Exit status of every `eureka` subcommand given an invalid file or option (as argparse's usage
+errors); 1 is left to work that ran and failed (a training run, an evaluation)."""
 GROUP = "eureka.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -120,11 +124,60 @@ def validate_rljob(
         found = type(data).__name__
         raise RLJobError([Problem(file, line, document, "", f"expected a mapping, found {found}")])
     try:
-        return RLJob.model_validate(data)
+        # by_name=False: YAML keys are the camelCase aliases only, as in the CRD. Otherwise
+        # `learning_rate` passed here (populate_by_name serves Python callers) while
+        # `kubectl apply` pruned or refused it: one file, two behaviours.
+        return RLJob.model_validate(data, by_name=False)
     except ValidationError as err:
         raise RLJobError(
             [_problem(e, file, document, node) for e in err.errors(include_url=False)]
         ) from None
+
+
+MAX_NODES = 100_000
+"""Most YAML nodes one document may expand to, aliases followed (an RLJob has a few hundred)."""
+
+
+class TooLarge(yaml.YAMLError):
+    """A document that expands, through aliases, beyond `MAX_NODES` nodes."""
+
+    def __init__(self, mark: yaml.Mark | None, nodes: int):
+        super().__init__(f"the document expands to more than {nodes} values through aliases")
+        self.problem = str(self)
+        self.problem_mark = mark
+
+
+def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
+    """Nodes of `root` with every alias expanded, counted in time linear in the distinct nodes.
+
+    A "billion laughs" body (each level a list of aliases to the level below) composes to a few
+    hundred shared nodes but is a tree of 10^9 once anything walks it (pydantic, the JSON
+    encoder). Counted bottom-up with a memo, so the bound itself costs nothing; `TooLarge` past
+    `limit`.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        items = node.value if isinstance(node, yaml.SequenceNode) else _flat(node)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in items if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 0) for child in items)
+        if size > limit:
+            raise TooLarge(node.start_mark, limit)
+        sizes[id(node)] = size
+    return sizes[id(root)]
+
+
+def _flat(node: yaml.Node) -> list[yaml.Node]:
+    return [part for pair in node.value for part in pair] if isinstance(node.value, list) else []
 
 
 def _documents(text: str, file: str) -> list[tuple[int, yaml.Node, Any]]:
@@ -135,6 +188,7 @@ def _documents(text: str, file: str) -> list[tuple[int, yaml.Node, Any]]:
             node = loader.get_node()
             if node is None:
                 continue
+            expanded_size(node)
             data = loader.construct_document(node)
             if data is not None:
                 docs.append((len(docs) + 1, node, data))
@@ -159,6 +213,10 @@ def _problem(error: Any, file: str, document: int, node: yaml.Node | None) -> Pr
         message = str(ctx.get("message", message))
     elif error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling; fields are camelCase)"
+        if loc and "_" in loc[-1]:
+            message = (
+                f"unknown field; write {to_camel(loc[-1])!r} (fields are camelCase, as in the CRD)"
+            )
     elif error["type"] == "missing":
         message = "required field is missing"
     elif error["type"].startswith("literal_error"):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from eureka_trainer.config.base import ApiModel, field_error
+from eureka_trainer.config.quantity import Quantity
 
 ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "internvl", "text"]
 Estimator = Literal["grpo", "rloo", "reinforce", "reinforce_baseline", "dr_grpo"]
@@ -87,6 +89,23 @@ class RewardSpec(ApiModel):
     `instruct` mode and 1.0 in `boxed` mode; repetition 1.0)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Options passed to the component (e.g. `minThinkChars` for boxed format, `ngram` for repetition)."""
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        # A typo (`acuracy`) used to pass here and fail only when the trainer built its scorer.
+        # `module:function` names are resolved by the trainer, where the module is installed.
+        from eureka_trainer.rewards.registry import REGISTRY  # rewards imports config: lazily
+
+        if ":" not in name and name not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            raise PydanticCustomError(
+                "reward_name",
+                "unknown reward {name}; use one of {known}, or module:function of an installed "
+                "module",
+                {"name": repr(name), "known": known},
+            )
+        return name
 
 
 def _default_rewards() -> list[RewardSpec]:
@@ -288,9 +307,9 @@ class PoolSpec(ApiModel):
     """Pods in the group."""
     gpus: int = Field(default=0, ge=0)
     """GPUs per pod (`nvidia.com/gpu`)."""
-    cpu: str = "4"
+    cpu: Quantity = "4"
     """CPU request and limit per pod."""
-    memory: str = "32Gi"
+    memory: Quantity = "32Gi"
     """Memory request and limit per pod."""
     node_selector: dict[str, str] = Field(default_factory=dict)
     """Node labels the pods must match."""
@@ -306,9 +325,9 @@ class PoolSpec(ApiModel):
 class HeadSpec(ApiModel):
     """The Ray head pod, which runs the trainer driver (CPU only)."""
 
-    cpu: str = "2"
+    cpu: Quantity = "2"
     """CPU request and limit."""
-    memory: str = "8Gi"
+    memory: Quantity = "8Gi"
     """Memory request and limit."""
 
 

@@ -65,6 +65,9 @@ class Sample(ApiModel):
     """The gold answer."""
     rewards: dict[str, float] = Field(default_factory=dict)
     """Reward components and total."""
+    image: str | None = None
+    """The prompt's first image as a small JPEG `data:` URI (run directories only; the RLJob
+    status leaves it out)."""
 
 
 class RLJobStatus(ApiModel):

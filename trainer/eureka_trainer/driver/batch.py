@@ -8,6 +8,8 @@ from typing import Any
 
 from eureka_trainer.backends import Completion, GenerationRequest, TrainSample
 from eureka_trainer.config.status import Sample
+from eureka_trainer.reporting.thumbnails import thumbnail_uri
+from eureka_trainer.rewards.reflection import reflection_rate
 
 
 @dataclass
@@ -98,19 +100,25 @@ def sample_records(
                 response=group.completions[0].text[:max_chars],
                 answer=group.answer,
                 rewards=rewards,
+                image=thumbnail_uri(group.request.images[0]) if group.request.images else None,
             )
         )
     return out
 
 
 def response_metrics(groups: Sequence[Group]) -> dict[str, float]:
-    """`response_length/*` and the share of responses cut at the length limit."""
+    """`response_length/*`, the share of responses cut at the length limit, and the share of
+    reflective ones (`reflection/rate`)."""
     lengths = [len(c.token_ids) for g in groups for c in g.completions]
     clipped = [c.finish_reason == "length" for g in groups for c in g.completions]
     if not lengths:
         return {}
+    reflective = reflection_rate(c.text for g in groups for c in g.completions)
     return {
         "response_length/mean": sum(lengths) / len(lengths),
         "response_length/max": float(max(lengths)),
         "response_length/clip_ratio": sum(clipped) / len(clipped),
+        # Over every response of the step (the dashboard's estimate from 4 logged samples moved
+        # in steps of 0.25).
+        "reflection/rate": reflective if reflective is not None else 0.0,
     }

@@ -4,7 +4,8 @@
     eureka eval --predictions FILE --data FILE [FILE ...] --output DIR [--template T]
 
 Both write `samples.jsonl` (per record), `predictions.jsonl` and `summary.json` under `--output`
-and print a table. Exit status: 0 done, 1 bad input (every problem named by file and line).
+and print a table (`-o json|yaml`: the summary instead). Exit status: 0 done, 2 bad input (every
+problem named by file and line), as every `eureka` subcommand.
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ import sys
 from typing import Any
 
 from eureka_trainer.evaluation.templates import TEMPLATES
+
+EXAMPLES = """examples:
+  eureka eval --model runs/demo --output runs/demo/eval          # the run's newest checkpoint
+  eureka eval --model Qwen2.5-VL-7B --data k12.jsonl --output out --samples 8
+  eureka eval --predictions preds.jsonl --data k12.jsonl --output out -o json
+
+exit status: 0 done; 2 bad input (every problem named by file and line).
+"""
+EXIT_INVALID = 2
+"""As eureka_trainer.config.loader.EXIT_INVALID (not imported: eval starts without pydantic work)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--output", required=True, metavar="DIR", help="folder for samples.jsonl and summary.json"
+    )
+    parser.add_argument(
+        "-o",
+        "--format",
+        dest="format",
+        choices=("table", "json", "yaml"),
+        default="table",
+        help="what to print: the table (default), or the summary as JSON or YAML",
     )
     parser.add_argument(
         "--template",
@@ -111,22 +130,39 @@ def run(args: argparse.Namespace) -> int:
 
     if args.predictions and not args.data:
         print("eureka eval: --predictions needs --data (the gold answers)", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     try:
         summary = _rescore(args) if args.predictions else _evaluate(args)
     except EvalDataError as err:
         print(f"eureka eval: {len(err.problems)} problem(s):", file=sys.stderr)
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
-        return 1
+        return EXIT_INVALID
     except (FileNotFoundError, ValueError) as err:
         print(f"eureka eval: {err}", file=sys.stderr)
-        return 1
+        return EXIT_INVALID
+    if args.format == "json":
+        import json
+
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    if args.format == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(json_safe(summary), sort_keys=False), end="")
+        return 0
     from eureka_trainer.evaluation.report import format_table
 
     print(format_table(summary))
     print(f"wrote {args.output}/summary.json and samples.jsonl")
     return 0
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with only JSON types (what summary.json holds), for the YAML printer."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
 
 
 def _rescore(args: argparse.Namespace) -> dict[str, Any]:

@@ -354,7 +354,7 @@ def _finite(value: float) -> bool:
 
 
 def _sample_dict(sample: Sample) -> dict[str, Any]:
-    data = sample.model_dump(by_alias=True, mode="json")
+    data = sample.model_dump(by_alias=True, mode="json", exclude={"image"})  # etcd: keep small
     data["prompt"] = truncate(data["prompt"])
     data["response"] = truncate(data["response"])
     data["answer"] = truncate(data["answer"], 500)

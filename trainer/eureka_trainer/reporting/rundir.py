@@ -38,12 +38,21 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp creates 0600; the file gets the mode every other run file has (0666 less the
+        # umask), so `eureka serve` run as another user can read status.json like metrics.jsonl.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it; set back at once
+    os.umask(mask)
+    return mask
 
 
 def truncate_after(path: Path, step: int) -> None:
@@ -123,7 +132,10 @@ class RunDirSink:
     def _report(
         self, progress: Progress, metrics: Mapping[str, float], samples: Sequence[Sample]
     ) -> None:
-        row = {"step": progress.step, **_numbers(metrics)}
+        row: dict[str, Any] = {"step": progress.step, **_numbers(metrics)}
+        nonfinite = sorted(k for k, v in metrics.items() if isinstance(v, float) and not _finite(v))
+        if nonfinite:  # named, so the dashboard can show where a curve went NaN/Inf
+            row["nonfinite"] = nonfinite
         self._append("metrics.jsonl", [row])
         self._append("samples.jsonl", [s.model_dump(mode="json") for s in samples])
         self.curves.add(progress.step, metrics)
@@ -153,6 +165,10 @@ class RunDirSink:
         except Exception:  # a sink must never stop training
             self.failures += 1
             log.exception("run directory sink: write failed (%d so far)", self.failures)
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
 
 
 def _numbers(row: Mapping[str, Any], skip: Sequence[str] = ("step",)) -> dict[str, float]:

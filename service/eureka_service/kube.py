@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
-from eureka_operator.service.backend import (
+from eureka_service.backend import (
     BackendError,
     Conflict,
     JobDetail,
@@ -25,10 +25,11 @@ from eureka_operator.service.backend import (
     NotReady,
     Samples,
     Series,
+    detail_status,
     summary_of,
 )
-from eureka_operator.service.kubeclient import KubeApiError, KubeClient
-from eureka_operator.service.reflection import ReflectionRate
+from eureka_service.kubeclient import KubeApiError, KubeClient
+from eureka_service.reflection import ReflectionRate
 from eureka_trainer.config import GROUP, KIND, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 SEEN_SAMPLES = 5000
 """Sample identities remembered per job so a sample is counted once across status versions."""
+KEPT_SAMPLES = 500
+"""Samples kept per job from every status version the watch delivered (the status holds 8)."""
 
 
 class _Expired(Exception):
@@ -43,9 +46,12 @@ class _Expired(Exception):
 
 
 class _JobReflection:
+    """What the watch has shown of a job's samples: the reflection rate and the newest samples."""
+
     def __init__(self) -> None:
         self.rate = ReflectionRate()
         self.seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        self.kept: deque[dict[str, Any]] = deque(maxlen=KEPT_SAMPLES)
 
     def add(self, samples: Any) -> None:
         for sample in samples if isinstance(samples, list) else []:
@@ -58,6 +64,7 @@ class _JobReflection:
             if len(self.seen) > SEEN_SAMPLES:
                 self.seen.popitem(last=False)
             self.rate.add(sample)
+            self.kept.append(sample)
 
 
 class KubeBackend:
@@ -190,7 +197,7 @@ class KubeBackend:
             name=name,
             summary=_summary(obj),
             spec=obj.get("spec") or {},
-            status=status,
+            status=detail_status(status),
             conditions=conditions if isinstance(conditions, list) else [],
             events=await self._events(namespace, name),
         )
@@ -221,12 +228,16 @@ class KubeBackend:
             if len(steps) == len(values):
                 series[metric] = Series(steps=steps, values=values)
         steps, rates = self._reflection.get((namespace, name), _JobReflection()).rate.series()
-        if steps:
+        if steps and "reflection/rate" not in series:  # trainers before the rate was a metric
             series["reflection/rate"] = Series(steps=steps, values=rates)
         return Metrics(series=dict(sorted(series.items())))
 
     async def get_samples(self, namespace: str, name: str) -> Samples:
         obj = await self._get(namespace, name)
+        kept = self._reflection.get((namespace, name))
+        if kept is not None and kept.kept:  # every sample the watch showed, newest step first
+            ordered = sorted(kept.kept, key=_step_of, reverse=True)
+            return Samples(samples=ordered)
         samples = (obj.get("status") or {}).get("recentSamples") or []
         return Samples(samples=[s for s in samples if isinstance(s, dict)])
 
@@ -265,6 +276,11 @@ class KubeBackend:
             raise _not_found(err, namespace, name) from None
 
 
+def _step_of(sample: dict[str, Any]) -> int:
+    step = sample.get("step")
+    return step if isinstance(step, int) else -1
+
+
 def _key(obj: dict[str, Any]) -> Key:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
@@ -273,7 +289,17 @@ def _key(obj: dict[str, Any]) -> Key:
 def _summary(obj: dict[str, Any]) -> JobSummary:
     namespace, name = _key(obj)
     created = (obj.get("metadata") or {}).get("creationTimestamp")
-    return summary_of(namespace, name, obj.get("status") or {}, created)
+    return summary_of(namespace, name, obj.get("status") or {}, created, _status_written(obj))
+
+
+def _status_written(obj: dict[str, Any]) -> str | None:
+    """When the status subresource was last written (its managedFields entry): the heartbeat."""
+    times = [
+        str(entry.get("time"))
+        for entry in (obj.get("metadata") or {}).get("managedFields") or []
+        if isinstance(entry, dict) and entry.get("subresource") == "status" and entry.get("time")
+    ]
+    return max(times) if times else None
 
 
 def _event(item: dict[str, Any]) -> JobEvent:

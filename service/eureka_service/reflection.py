@@ -1,42 +1,19 @@
-"""The "aha" signal: how often responses reflect on their own reasoning.
+"""The "aha" rate from logged samples, for runs whose trainer did not log `reflection/rate`.
 
-MM-EUREKA and DeepSeek-R1 report that rule-based RL makes models re-check their work ("wait",
-"let me verify"). The rate of responses containing such words, per step, is a cheap proxy the
-dashboard plots next to the rewards.
+The trainer computes the rate over every response of a step (eureka_trainer.rewards.reflection);
+runs written before that only have the few samples per step the sink keeps, so the service
+estimates it from those (coarse: in steps of 1/samples).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-REFLECTION_WORDS: tuple[str, ...] = (
-    "wait",
-    "re-check",
-    "recheck",
-    "double-check",
-    "double check",
-    "verify",
-    "re-evaluate",
-    "reevaluate",
-    "reconsider",
-    "rethink",
-    "let me check",
-    "mistake",
-    "hmm",
-)
-"""Phrases that mark a reflective response (matched case-insensitively, as whole words)."""
+from eureka_trainer.rewards.reflection import REFLECTION_WORDS, is_reflective
 
-_PATTERN = re.compile(
-    r"\b(?:" + "|".join(re.escape(word) for word in REFLECTION_WORDS) + r")\b", re.IGNORECASE
-)
-
-
-def is_reflective(text: str) -> bool:
-    """Whether a response holds at least one reflection phrase."""
-    return _PATTERN.search(text) is not None
+__all__ = ["REFLECTION_WORDS", "ReflectionRate", "is_reflective"]
 
 
 @dataclass

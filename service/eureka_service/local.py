@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from eureka_operator.service.backend import (
+from eureka_service.backend import (
     JobDetail,
     JobSummary,
     Metrics,
@@ -31,18 +31,19 @@ from eureka_operator.service.backend import (
     ReadOnly,
     Samples,
     Series,
+    detail_status,
     summary_of,
 )
-from eureka_operator.service.jsonl import JsonlTail, Record
-from eureka_operator.service.reflection import ReflectionRate
+from eureka_service.jsonl import JsonlTail, Record
+from eureka_service.reflection import ReflectionRate
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "local"
 RUN_FILES = ("rljob.yaml", "metrics.jsonl", "status.json")
 """A directory holding any of these is a run directory."""
-KEPT_SAMPLES = 200
-"""Newest samples kept in memory per run."""
+KEPT_SAMPLES = 1000
+"""Newest samples kept in memory per run (browsed by step and kind on the job page)."""
 READ_ONLY = (
     "the local backend is read-only: start a run with `eureka run RLJOB.yaml --output DIR` "
     "and stop it with Ctrl-C; submit, suspend and delete need the Kubernetes backend"
@@ -68,6 +69,7 @@ class RunState:
 
     path: Path
     series: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    nonfinite: dict[str, list[int]] = field(default_factory=dict)
     samples: deque[Record] = field(default_factory=lambda: deque(maxlen=KEPT_SAMPLES))
     reflection: ReflectionRate = field(default_factory=ReflectionRate)
     status: dict[str, Any] = field(default_factory=dict)
@@ -76,9 +78,7 @@ class RunState:
     samples_tail: JsonlTail = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics_tail = JsonlTail(
-            self.path / "metrics.jsonl", self._on_metrics, self.series.clear
-        )
+        self.metrics_tail = JsonlTail(self.path / "metrics.jsonl", self._on_metrics, self._clear)
         self.samples_tail = JsonlTail(
             self.path / "samples.jsonl", self._on_sample, self._clear_samples
         )
@@ -90,13 +90,23 @@ class RunState:
             self.samples_tail.poll()
             self.status = _read_status(self.path / "status.json", self.status)
 
+    def _clear(self) -> None:
+        self.series.clear()
+        self.nonfinite.clear()
+
     def _on_metrics(self, record: Record) -> None:
         step = record.get("step")
         if not isinstance(step, int) or isinstance(step, bool):
             self.metrics_tail.bad_lines += 1
             return
+        for key in record.get("nonfinite") or ():  # names the trainer saw as NaN/Inf this step
+            if isinstance(key, str):
+                self.nonfinite.setdefault(key, []).append(step)
         for key, value in record.items():
             if key == "step" or isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if value != value or value in (float("inf"), float("-inf")):
+                self.nonfinite.setdefault(key, []).append(step)  # JSON NaN/Infinity literals
                 continue
             steps, values = self.series.setdefault(key, ([], []))
             steps.append(step)
@@ -115,6 +125,18 @@ class RunState:
         if isinstance(phase, str) and phase:
             return phase
         return "Running" if self.series else "Pending"
+
+    def last_update(self) -> str | None:
+        """When the trainer last wrote a run file (the heartbeat of a local run)."""
+        times = []
+        for name in ("metrics.jsonl", "status.json"):
+            try:
+                times.append((self.path / name).stat().st_mtime)
+            except OSError:
+                continue
+        if not times:
+            return None
+        return dt.datetime.fromtimestamp(max(times), dt.UTC).isoformat().replace("+00:00", "Z")
 
     def created(self) -> str:
         start = self.status.get("startTime")
@@ -195,7 +217,7 @@ class LocalBackend:
         if not status.get("metrics") and state.series:  # before the first status.json
             status["metrics"] = {k: v[-1] for k, (_, v) in state.series.items()}
             status["progress"] = {"step": max(s[-1] for s, _ in state.series.values())}
-        return summary_of(NAMESPACE, state.path.name, status, state.created())
+        return summary_of(NAMESPACE, state.path.name, status, state.created(), state.last_update())
 
     async def get_job(self, namespace: str, name: str) -> JobDetail:
         self._check_namespace(namespace)
@@ -209,7 +231,7 @@ class LocalBackend:
             name=name,
             summary=self._summary(state),
             spec=spec if isinstance(spec, dict) else {},
-            status=status,
+            status=detail_status(status),
             conditions=conditions if isinstance(conditions, list) else [],
             events=[],
         )
@@ -219,10 +241,13 @@ class LocalBackend:
         state = await self._state(name)
         with state.lock:
             series = {
-                k: Series(steps=list(s), values=list(v)) for k, (s, v) in state.series.items()
+                k: Series(steps=list(s), values=list(v), nonfinite=state.nonfinite.get(k, []))
+                for k, (s, v) in state.series.items()
             }
+            for key, bad in state.nonfinite.items():
+                series.setdefault(key, Series(steps=[], values=[], nonfinite=list(bad)))
             steps, rates = state.reflection.series()
-        if steps:
+        if steps and "reflection/rate" not in series:  # runs before the trainer logged the rate
             series["reflection/rate"] = Series(steps=steps, values=rates)
         return Metrics(series=dict(sorted(series.items())))
 

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from eureka_operator.service.backend import BackendError
-from eureka_operator.service.kubeclient import KubeClient
+from eureka_service.backend import BackendError
+from eureka_service.kubeclient import KubeClient
 from eureka_trainer.config import GROUP, PLURAL
 
 

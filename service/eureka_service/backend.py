@@ -34,6 +34,13 @@ class JobSummary(_Model):
     accuracy: float | None = Field(default=None, description="latest reward/accuracy")
     created: str | None = Field(default=None, description="creation time (RFC 3339)")
     age_seconds: float | None = None
+    last_update: str | None = Field(
+        default=None, description="when the trainer last reported (RFC 3339), where known"
+    )
+    stale: bool = Field(
+        default=False,
+        description="Running, but no report for longer than STALE_SECONDS: the trainer may be gone",
+    )
 
 
 class JobEvent(_Model):
@@ -63,6 +70,9 @@ class Series(_Model):
 
     steps: list[int]
     values: list[float]
+    nonfinite: list[int] = Field(
+        default_factory=list, description="steps where the metric was NaN or infinite (no point)"
+    )
 
 
 class Metrics(_Model):
@@ -75,6 +85,43 @@ class Samples(_Model):
     """Recent responses, newest first."""
 
     samples: list[dict[str, Any]]
+    steps: list[int] = Field(
+        default_factory=list, description="steps with samples the service holds, newest first"
+    )
+    total: int = Field(default=0, description="samples matching the query before `limit`")
+
+
+SampleKind = str
+"""`correct` (accuracy reward > 0.5), `wrong` (otherwise) or `reflective` (see reflection.py)."""
+
+
+def sample_kind_matches(sample: dict[str, Any], kind: SampleKind | None) -> bool:
+    """Whether a sample record is of the kind asked for (None: any)."""
+    from eureka_service.reflection import is_reflective
+
+    if kind is None:
+        return True
+    if kind == "reflective":
+        return is_reflective(str(sample.get("response", "")))
+    rewards = sample.get("rewards") if isinstance(sample.get("rewards"), dict) else {}
+    accuracy = rewards.get("accuracy") if rewards else None
+    correct = isinstance(accuracy, int | float) and accuracy > 0.5
+    return correct if kind == "correct" else not correct
+
+
+def select_samples(all_samples: Samples, step: int | None, kind: str | None, limit: int) -> Samples:
+    """Samples of one step and kind, newest first, at most `limit` (the steps list is complete)."""
+    steps: list[int] = []
+    for sample in all_samples.samples:
+        value = sample.get("step")
+        if isinstance(value, int) and value not in steps:
+            steps.append(value)
+    chosen = [
+        s
+        for s in all_samples.samples
+        if (step is None or s.get("step") == step) and sample_kind_matches(s, kind)
+    ]
+    return Samples(samples=chosen[:limit], steps=sorted(steps, reverse=True), total=len(chosen))
 
 
 class BackendError(Exception):
@@ -164,20 +211,50 @@ def age_seconds(created: dt.datetime | None, now: dt.datetime | None = None) -> 
     return max(0.0, ((now or dt.datetime.now(dt.UTC)) - created).total_seconds())
 
 
+STALE_SECONDS = 600.0
+"""A Running job silent this long (or 10 step times, when longer) is shown as stale."""
+DETAIL_ONLY_ELSEWHERE = ("curves", "recentSamples")
+"""Status fields the job page reads from /metrics and /samples: left out of the job detail."""
+
+
+def detail_status(status: dict[str, Any]) -> dict[str, Any]:
+    """The status without what the detail does not need (curves were 500 KB a poll)."""
+    return {k: v for k, v in status.items() if k not in DETAIL_ONLY_ELSEWHERE}
+
+
+def is_stale(phase: str, last_update: str | None, step_seconds: float | None = None) -> bool:
+    """Whether a Running job has not reported for too long."""
+    updated = parse_time(last_update)
+    if phase != "Running" or updated is None:
+        return False
+    limit = max(STALE_SECONDS, 10 * (step_seconds or 0.0))
+    silent = age_seconds(updated)
+    return silent is not None and silent > limit
+
+
 def summary_of(
-    namespace: str, name: str, status: dict[str, Any], created: str | None
+    namespace: str,
+    name: str,
+    status: dict[str, Any],
+    created: str | None,
+    last_update: str | None = None,
 ) -> JobSummary:
     """The table row of a job from its status (camelCase `RLJobStatus` JSON)."""
     progress = status.get("progress") or {}
     metrics = status.get("metrics") or {}
     accuracy = metrics.get("reward/accuracy")
+    phase = str(status.get("phase") or "Pending")
+    step_time = metrics.get("time/step")
+    step_seconds = float(step_time) if isinstance(step_time, int | float) else None
     return JobSummary(
         namespace=namespace,
         name=name,
-        phase=str(status.get("phase") or "Pending"),
+        phase=phase,
         step=int(progress.get("step") or 0),
         total_steps=progress.get("totalSteps"),
         accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
         created=created,
         age_seconds=age_seconds(parse_time(created)),
+        last_update=last_update,
+        stale=is_stale(phase, last_update, step_seconds),
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from eureka_operator.service.backend import BackendError
+from eureka_service.backend import BackendError
 from eureka_trainer.reporting.kube import ClusterConfig
 
 MAX_EVENT_BYTES = 64 << 20
