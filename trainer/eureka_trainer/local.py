@@ -43,9 +43,9 @@ class FanOutSink:
     def __init__(self, sinks: Sequence[StatusSink]) -> None:
         self.sinks = list(sinks)
 
-    def started(self, total_steps: int | None) -> None:
+    def started(self, total_steps: int | None, progress: Progress | None = None) -> None:
         for sink in self.sinks:
-            sink.started(total_steps)
+            sink.started(total_steps, progress)
 
     def report(
         self, progress: Progress, metrics: Mapping[str, float], samples: Sequence[Sample]
@@ -53,9 +53,9 @@ class FanOutSink:
         for sink in self.sinks:
             sink.report(progress, metrics, samples)
 
-    def finished(self, phase: FinalPhase, message: str = "") -> None:
+    def finished(self, phase: FinalPhase, message: str = "", reason: str = "") -> None:
         for sink in self.sinks:
-            sink.finished(phase, message)
+            sink.finished(phase, message, reason)
 
 
 def kube_sink() -> StatusSink | None:

@@ -71,7 +71,10 @@ async def test_sink_patches_trainer_fields_only(kmock: Any, tmp_path: Path) -> N
     status = kmock.objects[RLJOBS, "team-a", "job-1"]["status"]
     assert status["phase"] == "Running"  # the operator's fields are untouched
     assert status["conditions"] == [{"type": "Ready", "status": "True"}]
-    assert status["progress"] == {"step": 700, "totalSteps": 700, "epoch": 0, "samplesSeen": 5600}
+    progress = dict(status["progress"])
+    heartbeat = progress.pop("heartbeatTime")  # when the trainer last patched
+    assert heartbeat.endswith("Z") and heartbeat[:4].isdigit()
+    assert progress == {"step": 700, "totalSteps": 700, "epoch": 0, "samplesSeen": 5600}
     assert status["metrics"] == {"reward/accuracy": 0.5, "reward/total": 1.0}
     total = status["curves"]["reward/total"]
     assert len(total["steps"]) <= 500
