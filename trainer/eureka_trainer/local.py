@@ -9,12 +9,16 @@ reports to the RLJob's status. At the end it draws the reward curve in the termi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="join the running Ray cluster (ray.init('auto')) and report to the RLJob status",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: move the run directory's checkpoints and records into "
+        "restarted-<time>/ instead of resuming from them",
+    )
 
 
 class FanOutSink:
@@ -142,6 +152,41 @@ def init_ray(cluster: bool) -> None:
         )
 
 
+class Interrupted(Exception):
+    """SIGTERM (or SIGINT) arrived: the run ends as Failed with reason `Interrupted`."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM and SIGINT raise `Interrupted` in the main thread (once: a second signal gets
+    the previous handler, so a second Ctrl-C still stops a hanging cleanup)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, _frame: Any) -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        raise Interrupted(signum)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+EXIT_REFUSED = 2
+"""Exit status of a run refused before it started (invalid RLJob, resume refused)."""
+
+
 def train(
     job: Any,
     run_dir: Path,
@@ -149,12 +194,36 @@ def train(
     cluster: bool = False,
     progress: bool = False,
     stop_after: int | None = None,
+    restart: bool = False,
+    rljob_text: str | None = None,
+    resume_command: str = "",
 ) -> int:
-    """Run the job's training with the run directory sink; 0 on success, 1 on failure."""
-    from eureka_trainer.driver.setup import build_run
+    """Run the job's training with the run directory sink: 0 on success, 1 on failure, 2 when
+    the resume is refused (nothing is started or written), 128 + signal when interrupted.
+
+    `restart` (or `checkpoint.resume: never`) moves old checkpoints and records aside first;
+    `rljob_text` is written to `rljob.yaml` once the spec is known to match the checkpoints."""
+    from eureka_trainer.checkpoint import CheckpointManager
+    from eureka_trainer.driver import resume
+    from eureka_trainer.driver.setup import build_run, run_paths
     from eureka_trainer.reporting.rundir import RunDirSink
 
     spec = job.spec
+    manager = CheckpointManager(run_paths(spec, run_dir).checkpoints, spec.checkpoint.keep_last)
+    try:
+        if restart or spec.checkpoint.resume == "never":
+            resume.restart(run_dir, manager)
+        plan = resume.plan_resume(spec, manager, run_dir)
+    except resume.ResumeRefused as err:
+        log.error("%s", err)
+        extra = kube_sink() if cluster else None
+        if extra is not None:
+            extra.finished("Failed", str(err), "ResumeRefused")
+        return EXIT_REFUSED
+    resume.record_changes(run_dir, plan)
+    if rljob_text is not None:
+        (run_dir / "rljob.yaml").write_text(rljob_text, encoding="utf-8")
+
     bar: ProgressBar | None = None
     sinks: list[StatusSink] = []
 
@@ -169,42 +238,55 @@ def train(
             sinks.append(extra)
         return FanOutSink(sinks)
 
-    init_ray(cluster)
-    run = None
-    try:
-        holder: dict[str, ProgressBar] = {}
-        run = build_run(
-            spec,
-            run_dir,
-            make_sink,
-            cluster=cluster,
-            on_step=lambda result: holder["bar"].update(result),
-            stop_after=stop_after,
-        )
-        latest = run.trainer.checkpoints.latest() if spec.checkpoint.resume == "auto" else None
-        bar = holder["bar"] = ProgressBar(
-            run.trainer.total_steps, latest[0] if latest else 0, progress
-        )
-        run.trainer.run()
-        bar.close()
-        if stop_after is None or run.trainer.step >= run.trainer.total_steps:
-            FanOutSink(sinks).finished("Succeeded")
-        return 0
-    except Exception as err:
+    def end(message: str, reason: str) -> None:
         if bar is not None:
             bar.close()
-        log.exception("training failed")
         if sinks:
-            FanOutSink(sinks).finished("Failed", f"{type(err).__name__}: {err}")
-        else:
-            from eureka_trainer.reporting.rundir import RunDirSink
+            FanOutSink(sinks).finished("Failed", message, reason)
+        else:  # failed before the sinks existed (assets, actors): the run directory says so
+            sink = RunDirSink(run_dir, tensorboard=False, resumed_step=10**9, heartbeat_seconds=0)
+            sink.finished("Failed", message, reason)
 
-            sink = RunDirSink(run_dir, tensorboard=False, resumed_step=10**9)
-            sink.finished("Failed", f"{type(err).__name__}: {err}")
-        return 1
-    finally:
-        if run is not None:
-            run.close()
+    run = None
+    with interruptible():
+        try:
+            init_ray(cluster)
+            holder: dict[str, ProgressBar] = {}
+            run = build_run(
+                spec,
+                run_dir,
+                make_sink,
+                cluster=cluster,
+                on_step=lambda result: holder["bar"].update(result),
+                stop_after=stop_after,
+            )
+            bar = holder["bar"] = ProgressBar(run.trainer.total_steps, plan.step, progress)
+            run.trainer.run()
+            bar.close()
+            if stop_after is None or run.trainer.step >= run.trainer.total_steps:
+                FanOutSink(sinks).finished("Succeeded", run.trainer.nothing_to_train or "")
+            return 0
+        except (Interrupted, KeyboardInterrupt) as err:
+            signum = err.signum if isinstance(err, Interrupted) else int(signal.SIGINT)
+            trainer = run.trainer if run is not None else None
+            where = (
+                f" at step {trainer.step} (last checkpoint: step {trainer.last_checkpoint})"
+                if trainer is not None
+                else " before training began"
+            )
+            message = f"interrupted by {signal.Signals(signum).name}{where}"
+            if resume_command:
+                message += f"; resume with: {resume_command}"
+            log.error("%s", message)  # one line, no traceback: the user asked for it
+            end(message, "Interrupted")
+            return 128 + signum
+        except Exception as err:
+            log.exception("training failed")
+            end(f"{type(err).__name__}: {err}", "TrainerError")
+            return 1
+        finally:
+            if run is not None:
+                run.close()
 
 
 def summary(run_dir: Path) -> str:
@@ -213,9 +295,13 @@ def summary(run_dir: Path) -> str:
     path = run_dir / "metrics.jsonl"
     if path.exists():
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def series(key: str) -> list[float]:  # a non-finite value is null in metrics.jsonl
+        return [v for r in rows if isinstance(v := r.get(key), int | float)]
+
     parts = [
-        text_plot([r.get("reward/accuracy", 0.0) for r in rows], label="reward/accuracy per step"),
-        text_plot([r.get("reward/total", 0.0) for r in rows], label="reward/total per step"),
+        text_plot(series("reward/accuracy"), label="reward/accuracy per step"),
+        text_plot(series("reward/total"), label="reward/total per step"),
         f"run directory: {run_dir.resolve()}",
         f"open it in the dashboard: eureka serve --runs {run_dir.resolve()}",
     ]
@@ -235,15 +321,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
     run_dir = Path(args.output or Path("runs") / job.metadata.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "rljob.yaml").write_text(
-        Path(args.rljob).read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    command = ["eureka", "run", args.rljob, "--output", str(run_dir)]
     began = time.perf_counter()
     status = train(
-        job, run_dir, cluster=args.cluster, progress=not args.no_progress and sys.stderr.isatty()
+        job,
+        run_dir,
+        cluster=args.cluster,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        restart=getattr(args, "restart", False),
+        # rljob.yaml is written only once the checkpoints are known to come from this spec.
+        rljob_text=Path(args.rljob).read_text(encoding="utf-8"),
+        resume_command=shlex.join(command + (["--cluster"] if args.cluster else [])),
     )
+    if status == EXIT_REFUSED:
+        print(
+            "eureka run: resume refused (nothing was started or changed); see above",
+            file=sys.stderr,
+        )
+        return status
     print(summary(run_dir))
-    print(
-        f"wall time: {time.perf_counter() - began:.0f} s; status: {'Succeeded' if status == 0 else 'Failed'}"
-    )
+    outcome = {0: "Succeeded", 1: "Failed"}.get(status, "Failed (interrupted)")
+    print(f"wall time: {time.perf_counter() - began:.0f} s; status: {outcome}")
     return status
