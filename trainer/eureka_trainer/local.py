@@ -145,6 +145,9 @@ def init_ray(cluster: bool) -> None:
         ray.init(address="auto", log_to_driver=True)
     else:
         ray.init(
+            # A Ray of its own: without an address, ray.init joins a cluster already running on
+            # this machine (and then refuses num_cpus).
+            address="local",
             num_cpus=max(2, os.cpu_count() or 2),
             include_dashboard=False,
             log_to_driver=True,
@@ -160,27 +163,48 @@ class Interrupted(Exception):
         super().__init__(signal.Signals(signum).name)
 
 
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """SIGTERM and SIGINT raise `Interrupted` in the main thread (once: a second signal gets
-    the previous handler, so a second Ctrl-C still stops a hanging cleanup)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+class SignalGuard:
+    """While active, SIGTERM and SIGINT raise `Interrupted` in the main thread, once (a second
+    signal gets the previous handler, so a second Ctrl-C still stops a hanging cleanup).
+    `signum` keeps the signal: Ray's `ray.get` may wrap the exception the handler raised in
+    another one (a `SystemError` from its Cython code), so the caller asks `signum`, not the
+    exception's type."""
 
-    def handler(signum: int, _frame: Any) -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.previous = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
+        self.main = threading.current_thread() is threading.main_thread()
+
+    def arm(self) -> None:
+        """Install the handlers (again: `ray.init` replaces SIGTERM's with its core worker's
+        crash handler, which aborts the process with no status written)."""
+        if self.main:
+            for sig in self.SIGNALS:
+                signal.signal(sig, self._handler)
+
+    def restore(self) -> None:
+        if self.main:
+            for sig, old in self.previous.items():
+                if old is not None:  # None: a handler not installed from Python
+                    signal.signal(sig, old)
+
+    def _handler(self, signum: int, _frame: Any) -> None:
+        self.restore()
+        self.signum = signum
         raise Interrupted(signum)
 
-    for sig in previous:
-        signal.signal(sig, handler)
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[SignalGuard]:
+    """A `SignalGuard`, armed for the block and restored after it."""
+    guard = SignalGuard()
+    guard.arm()
     try:
-        yield
+        yield guard
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        guard.restore()
 
 
 EXIT_REFUSED = 2
@@ -248,9 +272,10 @@ def train(
             sink.finished("Failed", message, reason)
 
     run = None
-    with interruptible():
+    with interruptible() as guard:
         try:
             init_ray(cluster)
+            guard.arm()
             holder: dict[str, ProgressBar] = {}
             run = build_run(
                 spec,
@@ -266,8 +291,12 @@ def train(
             if stop_after is None or run.trainer.step >= run.trainer.total_steps:
                 FanOutSink(sinks).finished("Succeeded", run.trainer.nothing_to_train or "")
             return 0
-        except (Interrupted, KeyboardInterrupt) as err:
-            signum = err.signum if isinstance(err, Interrupted) else int(signal.SIGINT)
+        except (Exception, KeyboardInterrupt) as err:
+            if guard.signum is None and not isinstance(err, KeyboardInterrupt):
+                log.exception("training failed")
+                end(f"{type(err).__name__}: {err}", "TrainerError")
+                return 1
+            signum = guard.signum or int(signal.SIGINT)
             trainer = run.trainer if run is not None else None
             where = (
                 f" at step {trainer.step} (last checkpoint: step {trainer.last_checkpoint})"
@@ -280,10 +309,6 @@ def train(
             log.error("%s", message)  # one line, no traceback: the user asked for it
             end(message, "Interrupted")
             return 128 + signum
-        except Exception as err:
-            log.exception("training failed")
-            end(f"{type(err).__name__}: {err}", "TrainerError")
-            return 1
         finally:
             if run is not None:
                 run.close()
