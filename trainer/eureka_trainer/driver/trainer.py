@@ -24,6 +24,7 @@ from eureka_trainer.config.status import Progress
 from eureka_trainer.driver.batch import (
     Group,
     attach_scores,
+    recompute_old_logprobs,
     response_mask,
     response_metrics,
     sample_records,
@@ -190,21 +191,25 @@ class Trainer:
 
     def generate(self, step: int, round_index: int) -> list[Group]:
         """Sample `samplesPerPrompt` responses for the next `rolloutBatchSize` prompts."""
-        algo, rollout = self.spec.algorithm, self.spec.rollout
+        algo = self.spec.algorithm
         encoded = self.prompts.next_batch(algo.rollout_batch_size)
-        sampling = SamplingConfig(
-            n=algo.samples_per_prompt,
-            max_new_tokens=rollout.max_new_tokens,
-            temperature=rollout.temperature,
-            top_p=rollout.top_p,
-            # A fresh, reproducible seed per step and filter round (resume replays it).
-            seed=random.Random(f"{algo.seed}:{step}:{round_index}").getrandbits(31),
-        )
+        # A fresh, reproducible seed per step and filter round (resume replays it).
+        sampling = self.sampling(random.Random(f"{algo.seed}:{step}:{round_index}").getrandbits(31))
         completions = self.topology.generate([e.request for e in encoded], sampling)
         return [
             Group(e.prompt_id, e.prompt_text, e.answer, e.request, c)
             for e, c in zip(encoded, completions, strict=True)
         ]
+
+    def sampling(self, seed: int = 0) -> SamplingConfig:
+        algo, rollout = self.spec.algorithm, self.spec.rollout
+        return SamplingConfig(
+            n=algo.samples_per_prompt,
+            max_new_tokens=rollout.max_new_tokens,
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            seed=seed,
+        )
 
     def score(self, groups: Sequence[Group]) -> dict[str, float]:
         """Rule-based rewards of every response; returns the batch's `reward/*` metrics."""
@@ -239,7 +244,10 @@ class Trainer:
         rewards = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [P, n]
         mask = response_mask(groups)  # [P*n, T]
         samples = train_samples(groups, torch.zeros_like(mask))
-        old = self.topology.logprobs(samples) if algo.update_epochs > 1 else None
+        recompute = recompute_old_logprobs(
+            self.spec.rollout.backend, self.sampling(), algo.update_epochs
+        )
+        old = self.topology.logprobs(samples) if recompute else None
         kl, metrics = None, {}
         if algo.kl.coef > 0:
             ref = self.topology.logprobs(samples, reference=True)
