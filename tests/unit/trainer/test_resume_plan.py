@@ -110,3 +110,35 @@ def test_restart_moves_checkpoints_and_records_aside(tmp_path: Path) -> None:
     assert (target / "checkpoints" / "step-00000002" / "trainer.json").is_file()
     assert (target / "rljob.yaml").read_text() == "old"
     assert restart(tmp_path, manager) is None  # nothing left to move
+
+
+def test_eureka_run_refuses_before_starting_anything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI path: exit 2, the field named, rljob.yaml and the checkpoints untouched."""
+    import argparse
+
+    import yaml
+
+    from eureka_trainer import local
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "rljob.yaml").write_text("the spec of the checkpoints")
+    manager = _checkpoint(run, _spec())
+    doc = {
+        "apiVersion": "eureka.dev/v1alpha1",
+        "kind": "RLJob",
+        "metadata": {"name": "x"},
+        "spec": spec_document(_spec(learningRate=5e-6)),
+    }
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(doc))
+    parser = argparse.ArgumentParser()
+    local.add_arguments(parser)
+    status = local.run(parser.parse_args([str(job), "--output", str(run)]))
+    assert status == local.EXIT_REFUSED
+    assert "spec.algorithm.learningRate: 1e-06 -> 5e-06" in caplog.text
+    assert "resume refused" in capsys.readouterr().err
+    assert (run / "rljob.yaml").read_text() == "the spec of the checkpoints"
+    assert manager.latest() is not None and not (run / "status.json").exists()
