@@ -9,12 +9,16 @@ reports to the RLJob's status. At the end it draws the reward curve in the termi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-steps", type=int, metavar="N", help="stop after N steps (spec.algorithm.maxSteps)"
     )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: move the run directory's checkpoints and records into "
+        "restarted-<time>/ instead of resuming from them",
+    )
 
 
 EXAMPLES = """examples:
@@ -61,9 +71,9 @@ class FanOutSink:
     def __init__(self, sinks: Sequence[StatusSink]) -> None:
         self.sinks = list(sinks)
 
-    def started(self, total_steps: int | None) -> None:
+    def started(self, total_steps: int | None, progress: Progress | None = None) -> None:
         for sink in self.sinks:
-            sink.started(total_steps)
+            sink.started(total_steps, progress)
 
     def report(
         self, progress: Progress, metrics: Mapping[str, float], samples: Sequence[Sample]
@@ -71,9 +81,9 @@ class FanOutSink:
         for sink in self.sinks:
             sink.report(progress, metrics, samples)
 
-    def finished(self, phase: FinalPhase, message: str = "") -> None:
+    def finished(self, phase: FinalPhase, message: str = "", reason: str = "") -> None:
         for sink in self.sinks:
-            sink.finished(phase, message)
+            sink.finished(phase, message, reason)
 
 
 def kube_sink() -> StatusSink | None:
@@ -153,11 +163,70 @@ def init_ray(cluster: bool) -> None:
         ray.init(address="auto", log_to_driver=True)
     else:
         ray.init(
+            # A Ray of its own: without an address, ray.init joins a cluster already running on
+            # this machine (and then refuses num_cpus).
+            address="local",
             num_cpus=max(2, os.cpu_count() or 2),
             include_dashboard=False,
             log_to_driver=True,
             logging_level=logging.WARNING,
         )
+
+
+class Interrupted(Exception):
+    """SIGTERM (or SIGINT) arrived: the run ends as Failed with reason `Interrupted`."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+class SignalGuard:
+    """While active, SIGTERM and SIGINT raise `Interrupted` in the main thread, once (a second
+    signal gets the previous handler, so a second Ctrl-C still stops a hanging cleanup).
+    `signum` keeps the signal: Ray's `ray.get` may wrap the exception the handler raised in
+    another one (a `SystemError` from its Cython code), so the caller asks `signum`, not the
+    exception's type."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.previous = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
+        self.main = threading.current_thread() is threading.main_thread()
+
+    def arm(self) -> None:
+        """Install the handlers (again: `ray.init` replaces SIGTERM's with its core worker's
+        crash handler, which aborts the process with no status written)."""
+        if self.main:
+            for sig in self.SIGNALS:
+                signal.signal(sig, self._handler)
+
+    def restore(self) -> None:
+        if self.main:
+            for sig, old in self.previous.items():
+                if old is not None:  # None: a handler not installed from Python
+                    signal.signal(sig, old)
+
+    def _handler(self, signum: int, _frame: Any) -> None:
+        self.restore()
+        self.signum = signum
+        raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[SignalGuard]:
+    """A `SignalGuard`, armed for the block and restored after it."""
+    guard = SignalGuard()
+    guard.arm()
+    try:
+        yield guard
+    finally:
+        guard.restore()
+
+
+EXIT_REFUSED = 2
+"""Exit status of a run refused before it started (invalid RLJob, resume refused)."""
 
 
 def train(
@@ -167,12 +236,36 @@ def train(
     cluster: bool = False,
     progress: bool = False,
     stop_after: int | None = None,
+    restart: bool = False,
+    rljob_text: str | None = None,
+    resume_command: str = "",
 ) -> int:
-    """Run the job's training with the run directory sink; 0 on success, 1 on failure."""
-    from eureka_trainer.driver.setup import build_run
+    """Run the job's training with the run directory sink: 0 on success, 1 on failure, 2 when
+    the resume is refused (nothing is started or written), 128 + signal when interrupted.
+
+    `restart` (or `checkpoint.resume: never`) moves old checkpoints and records aside first;
+    `rljob_text` is written to `rljob.yaml` once the spec is known to match the checkpoints."""
+    from eureka_trainer.checkpoint import CheckpointManager
+    from eureka_trainer.driver import resume
+    from eureka_trainer.driver.setup import build_run, run_paths
     from eureka_trainer.reporting.rundir import RunDirSink
 
     spec = job.spec
+    manager = CheckpointManager(run_paths(spec, run_dir).checkpoints, spec.checkpoint.keep_last)
+    try:
+        if restart or spec.checkpoint.resume == "never":
+            resume.restart(run_dir, manager)
+        plan = resume.plan_resume(spec, manager, run_dir)
+    except resume.ResumeRefused as err:
+        log.error("%s", err)
+        extra = kube_sink() if cluster else None
+        if extra is not None:
+            extra.finished("Failed", str(err), "ResumeRefused")
+        return EXIT_REFUSED
+    resume.record_changes(run_dir, plan)
+    if rljob_text is not None:
+        (run_dir / "rljob.yaml").write_text(rljob_text, encoding="utf-8")
+
     bar: ProgressBar | None = None
     sinks: list[StatusSink] = []
 
@@ -187,42 +280,56 @@ def train(
             sinks.append(extra)
         return FanOutSink(sinks)
 
-    init_ray(cluster)
-    run = None
-    try:
-        holder: dict[str, ProgressBar] = {}
-        run = build_run(
-            spec,
-            run_dir,
-            make_sink,
-            cluster=cluster,
-            on_step=lambda result: holder["bar"].update(result),
-            stop_after=stop_after,
-        )
-        latest = run.trainer.checkpoints.latest() if spec.checkpoint.resume == "auto" else None
-        bar = holder["bar"] = ProgressBar(
-            run.trainer.total_steps, latest[0] if latest else 0, progress
-        )
-        run.trainer.run()
-        bar.close()
-        if stop_after is None or run.trainer.step >= run.trainer.total_steps:
-            FanOutSink(sinks).finished("Succeeded")
-        return 0
-    except Exception as err:
+    def end(message: str, reason: str) -> None:
         if bar is not None:
             bar.close()
-        log.exception("training failed")
         if sinks:
-            FanOutSink(sinks).finished("Failed", f"{type(err).__name__}: {err}")
-        else:
-            from eureka_trainer.reporting.rundir import RunDirSink
+            FanOutSink(sinks).finished("Failed", message, reason)
+        else:  # failed before the sinks existed (assets, actors): the run directory says so
+            sink = RunDirSink(run_dir, tensorboard=False, resumed_step=10**9, heartbeat_seconds=0)
+            sink.finished("Failed", message, reason)
 
-            sink = RunDirSink(run_dir, tensorboard=False, resumed_step=10**9)
-            sink.finished("Failed", f"{type(err).__name__}: {err}")
-        return 1
-    finally:
-        if run is not None:
-            run.close()
+    run = None
+    with interruptible() as guard:
+        try:
+            init_ray(cluster)
+            guard.arm()
+            holder: dict[str, ProgressBar] = {}
+            run = build_run(
+                spec,
+                run_dir,
+                make_sink,
+                cluster=cluster,
+                on_step=lambda result: holder["bar"].update(result),
+                stop_after=stop_after,
+            )
+            bar = holder["bar"] = ProgressBar(run.trainer.total_steps, plan.step, progress)
+            run.trainer.run()
+            bar.close()
+            if stop_after is None or run.trainer.step >= run.trainer.total_steps:
+                FanOutSink(sinks).finished("Succeeded", run.trainer.nothing_to_train or "")
+            return 0
+        except (Exception, KeyboardInterrupt) as err:
+            if guard.signum is None and not isinstance(err, KeyboardInterrupt):
+                log.exception("training failed")
+                end(f"{type(err).__name__}: {err}", "TrainerError")
+                return 1
+            signum = guard.signum or int(signal.SIGINT)
+            trainer = run.trainer if run is not None else None
+            where = (
+                f" at step {trainer.step} (last checkpoint: step {trainer.last_checkpoint})"
+                if trainer is not None
+                else " before training began"
+            )
+            message = f"interrupted by {signal.Signals(signum).name}{where}"
+            if resume_command:
+                message += f"; resume with: {resume_command}"
+            log.error("%s", message)  # one line, no traceback: the user asked for it
+            end(message, "Interrupted")
+            return 128 + signum
+        finally:
+            if run is not None:
+                run.close()
 
 
 def summary(run_dir: Path) -> str:
@@ -231,9 +338,13 @@ def summary(run_dir: Path) -> str:
     path = run_dir / "metrics.jsonl"
     if path.exists():
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def series(key: str) -> list[float]:  # a non-finite value is null in metrics.jsonl
+        return [v for r in rows if isinstance(v := r.get(key), int | float)]
+
     parts = [
-        text_plot([r.get("reward/accuracy", 0.0) for r in rows], label="reward/accuracy per step"),
-        text_plot([r.get("reward/total", 0.0) for r in rows], label="reward/total per step"),
+        text_plot(series("reward/accuracy"), label="reward/accuracy per step"),
+        text_plot(series("reward/total"), label="reward/total per step"),
         f"run directory: {run_dir.resolve()}",
         f"open it in the dashboard: eureka serve --runs {run_dir.resolve()}",
     ]
@@ -259,13 +370,29 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.output or Path("runs") / job.metadata.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     original = Path(args.rljob).read_text(encoding="utf-8")
-    (run_dir / "rljob.yaml").write_text(manifest if overrides else original, encoding="utf-8")
+    # The resume command repeats the overrides: without them the spec differs and is refused.
+    command = ["eureka", "run", args.rljob, "--output", str(run_dir)]
+    command += [f"--set={override}" for override in args.set]
+    if args.max_steps is not None:
+        command.append(f"--max-steps={args.max_steps}")
     began = time.perf_counter()
     status = train(
-        job, run_dir, cluster=args.cluster, progress=not args.no_progress and sys.stderr.isatty()
+        job,
+        run_dir,
+        cluster=args.cluster,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        restart=getattr(args, "restart", False),
+        # rljob.yaml is written only once the checkpoints are known to come from this spec.
+        rljob_text=manifest if overrides else original,
+        resume_command=shlex.join(command + (["--cluster"] if args.cluster else [])),
     )
+    if status == EXIT_REFUSED:
+        print(
+            "eureka run: resume refused (nothing was started or changed); see above",
+            file=sys.stderr,
+        )
+        return status
     print(summary(run_dir))
-    print(
-        f"wall time: {time.perf_counter() - began:.0f} s; status: {'Succeeded' if status == 0 else 'Failed'}"
-    )
+    outcome = {0: "Succeeded", 1: "Failed"}.get(status, "Failed (interrupted)")
+    print(f"wall time: {time.perf_counter() - began:.0f} s; status: {outcome}")
     return status

@@ -71,7 +71,10 @@ async def test_sink_patches_trainer_fields_only(kmock: Any, tmp_path: Path) -> N
     status = kmock.objects[RLJOBS, "team-a", "job-1"]["status"]
     assert status["phase"] == "Running"  # the operator's fields are untouched
     assert status["conditions"] == [{"type": "Ready", "status": "True"}]
-    assert status["progress"] == {"step": 700, "totalSteps": 700, "epoch": 0, "samplesSeen": 5600}
+    progress = dict(status["progress"])
+    heartbeat = progress.pop("heartbeatTime")  # when the trainer last patched
+    assert heartbeat.endswith("Z") and heartbeat[:4].isdigit()
+    assert progress == {"step": 700, "totalSteps": 700, "epoch": 0, "samplesSeen": 5600}
     assert status["metrics"] == {"reward/accuracy": 0.5, "reward/total": 1.0}
     total = status["curves"]["reward/total"]
     assert len(total["steps"]) <= 500
@@ -212,3 +215,23 @@ def test_a_dead_api_server_does_not_slow_training() -> None:
     sink.final_timeout = 0.2
     sink.finished("Failed", "the API server is gone")  # bounded wait, no exception
     assert sink.patches == 0
+
+
+async def test_a_slow_step_still_sends_heartbeats(kmock: Any, tmp_path: Path) -> None:
+    """No step for longer than `heartbeat_seconds`: the worker still patches, so a reader of
+    `progress.heartbeatTime` can tell a slow step from a dead trainer."""
+    declare_rljobs(kmock)
+    kmock.objects[RLJOBS, "team-a", "job-4"] = _job("job-4")
+    config = load_cluster_config(str(write_kubeconfig(tmp_path / "kc", str(kmock.url))))
+    sink = KubeStatusSink("job-4", config=config, min_interval=0.05, heartbeat_seconds=0.2)
+
+    def slow_step() -> None:
+        sink.started(10)
+        time.sleep(1.5)  # one long step, nothing reported
+        sink.finished("Failed", "interrupted by SIGTERM", "Interrupted")
+
+    await asyncio.to_thread(slow_step)
+    # Without heartbeats: one patch at the start, one at the end. With them, a few between.
+    assert len(_patches(kmock)) >= 4
+    status = kmock.objects[RLJOBS, "team-a", "job-4"]["status"]
+    assert status["progress"]["heartbeatTime"].endswith("Z")

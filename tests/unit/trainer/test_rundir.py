@@ -27,7 +27,9 @@ def test_writes_metrics_samples_and_status(tmp_path: Path) -> None:
     _report(sink, 2, 0.5)
     rows = _lines(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]
-    assert rows[1]["reward/accuracy"] == 0.5 and "bad" not in rows[1]  # NaN is dropped
+    assert rows[1]["reward/accuracy"] == 0.5
+    # JSON has no NaN: null, and the value named in `nonfinite` (dropping it hid broken runs).
+    assert rows[1]["bad"] is None and rows[1]["nonfinite"] == {"bad": "NaN"}
     assert _lines(tmp_path / "samples.jsonl")[0]["rewards"] == {"accuracy": 0.25}
     status = json.loads((tmp_path / "status.json").read_text())
     parsed = RLJobStatus.model_validate(status)

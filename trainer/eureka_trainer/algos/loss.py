@@ -25,7 +25,12 @@ import torch
 from eureka_trainer.registry import Registry
 
 KL_LOG_RATIO_CLAMP = 20.0
-"""k3 exponentiates the log-ratio; clamping it keeps a wild token finite (exp(20) ~ 5e8)."""
+"""k3 exponentiates the log-ratio; clamping it first keeps a wild token finite (exp(20) ~ 5e8)."""
+
+K3_CLAMP = 10.0
+"""The k3 estimate itself is clamped to [-10, 10], as verl (`low_var_kl`) and OpenRLHF do: a
+token where the policy left the reference far behind would otherwise carry a KL of up to ~5e8
+and a gradient of that size (the clamp makes its KL gradient 0 instead)."""
 
 RATIO_LOG_CLAMP = 20.0
 """The policy/old log-ratio is clamped to +-20 before exp (verl does the same)."""
@@ -51,7 +56,13 @@ def _k2(log_ratio: torch.Tensor) -> torch.Tensor:
 
 @KL_ESTIMATORS.decorator("k3")
 def _k3(log_ratio: torch.Tensor) -> torch.Tensor:
-    """k3 = exp(-log r) - 1 + log r (non-negative, unbiased for KL(policy || reference))."""
+    """k3 = exp(-log r) - 1 + log r (non-negative, unbiased for KL(policy || reference)),
+    `[B, T] -> [B, T]`, clamped to `[-K3_CLAMP, K3_CLAMP]` (reached at log r < -2.3 or > 11)."""
+    return _k3_unclamped(log_ratio).clamp(min=-K3_CLAMP, max=K3_CLAMP)
+
+
+def _k3_unclamped(log_ratio: torch.Tensor) -> torch.Tensor:
+    """k3 with only the log-ratio clamped (finite; the `policy/approx_kl` metric reports it)."""
     clamped = log_ratio.clamp(min=-KL_LOG_RATIO_CLAMP, max=KL_LOG_RATIO_CLAMP)
     return torch.expm1(-clamped) + clamped
 
@@ -60,7 +71,7 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: st
     """Per-token KL estimate of the policy against the reference, `[B, T], [B, T] -> [B, T]`.
 
     With `log r = logprobs - ref_logprobs`: k1 = log r, k2 = (log r)^2 / 2,
-    k3 = exp(-log r) - 1 + log r. Padding positions are not masked here; the caller masks.
+    k3 = exp(-log r) - 1 + log r, clamped to +-10 (`K3_CLAMP`). Padding positions are not masked here; the caller masks.
     """
     return KL_ESTIMATORS.get(estimator)(logprobs - ref_logprobs)
 
@@ -219,7 +230,7 @@ def _metrics(
             "policy/loss": float(loss.detach()),
             "policy/clip_fraction": float(_masked_mean(was_clipped.float(), mask)),
             # KL(old || current) on tokens sampled from the old policy: k3 of -log ratio.
-            "policy/approx_kl": float(_masked_mean(_k3(-log_ratio.detach()), mask)),
+            "policy/approx_kl": float(_masked_mean(_k3_unclamped(-log_ratio.detach()), mask)),
             "policy/ratio_mean": float(_masked_mean(ratio.detach(), mask)),
         }
         if kl is not None:

@@ -149,7 +149,8 @@ class KLSpec(ApiModel):
     coef: float = Field(default=0.0, ge=0)
     """KL coefficient; 0 (MM-EUREKA's setting) builds no reference model."""
     estimator: Literal["k1", "k2", "k3"] = "k1"
-    """k1 = log r, k2 = (log r)^2 / 2, k3 = exp(-log r) - 1 + log r."""
+    """k1 = log r, k2 = (log r)^2 / 2, k3 = exp(-log r) - 1 + log r (clamped to [-10, 10] per
+    token, as verl and OpenRLHF do)."""
     placement: Literal["reward", "loss"] = "reward"
     """`reward`: -coef * KL added to each token's reward; `loss`: coef * KL added to the policy loss."""
 

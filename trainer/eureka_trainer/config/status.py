@@ -41,6 +41,9 @@ class Progress(ApiModel):
     """Responses generated and scored so far."""
     last_checkpoint_step: int | None = None
     """Step of the newest complete checkpoint."""
+    heartbeat_time: str | None = None
+    """When the trainer last showed it is alive (RFC 3339), refreshed every 30-60 s while it
+    runs: an old heartbeat on a Running job means the trainer died without reporting."""
 
 
 class Curve(ApiModel):

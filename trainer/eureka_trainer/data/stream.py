@@ -10,6 +10,7 @@ the uninterrupted one would have drawn.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from array import array
 from collections import Counter
@@ -26,15 +27,31 @@ if TYPE_CHECKING:
     from eureka_trainer.config.spec import DataSpec
 
 BadLines = Literal["fail", "skip"]
+log = logging.getLogger(__name__)
+
+
+FIRST_SKIPPED = 5
+"""Skipped lines remembered (and logged one by one) with their file:line and problem."""
 
 
 @dataclass
 class StreamStats:
-    """Counters of a stream: lines drawn, records yielded, lines skipped by reason."""
+    """Counters of a stream: lines drawn, records yielded, lines skipped by reason, and where
+    the first skipped lines were."""
 
     lines_read: int = 0
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    first_skipped: list[str] = field(default_factory=list)
+
+    def skip(self, error: DataError) -> None:
+        """Count a skipped line; the first few are logged and remembered with their place."""
+        self.skipped[error.reason] += 1
+        if len(self.first_skipped) < FIRST_SKIPPED:
+            self.first_skipped.append(str(error))
+            log.warning("skipped line (data.badLines: skip): %s", error)
+            if len(self.first_skipped) == FIRST_SKIPPED:
+                log.warning("further skipped lines are counted, not logged (data/skipped)")
 
     def as_metrics(self) -> dict[str, float]:
         """`data/lines_read`, `data/records`, `data/skipped`, `data/skipped/<reason>`."""
@@ -160,7 +177,7 @@ class PromptStream:
             except DataError as error:
                 if self.bad_lines == "fail":
                     raise
-                self.stats.skipped[error.reason] += 1
+                self.stats.skip(error)
                 self._give_up_when_nothing_is_valid()
                 continue
             self.stats.records += 1
@@ -239,6 +256,7 @@ class PromptStream:
                 "lines_read": self.stats.lines_read,
                 "records": self.stats.records,
                 "skipped": dict(self.stats.skipped),
+                "first_skipped": list(self.stats.first_skipped),
             },
         }
 
@@ -255,4 +273,9 @@ class PromptStream:
         self._valid_this_pass = int(state["valid_this_pass"])
         self._drawn_this_pass = int(state["drawn_this_pass"])
         stats = state["stats"]
-        self.stats = StreamStats(stats["lines_read"], stats["records"], Counter(stats["skipped"]))
+        self.stats = StreamStats(
+            stats["lines_read"],
+            stats["records"],
+            Counter(stats["skipped"]),
+            list(stats.get("first_skipped", [])),  # absent in checkpoints of older versions
+        )

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eureka_trainer.backends import Completion, GenerationRequest, TrainSample
+from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config.status import Sample
+from eureka_trainer.registry import Registry
 from eureka_trainer.reporting.thumbnails import thumbnail_uri
 from eureka_trainer.rewards.reflection import reflection_rate
+
+
+def _vllm_exact(sampling: SamplingConfig) -> bool:
+    from eureka_trainer.rollout.vllm_engine import exact_logprobs  # imports without vLLM
+
+    return exact_logprobs(sampling)
+
+
+EXACT_LOGPROBS: Registry[Callable[[SamplingConfig], bool]] = Registry("rollout backend")
+"""Per rollout backend: are the log-probs it reports those of the policy for this sampling?
+`hf` computes them from the unprocessed logits (transformers' `output_logits`), so top-p does
+not change them; vLLM's `processed_logprobs` are renormalised over the top-p nucleus."""
+EXACT_LOGPROBS.add("hf", lambda sampling: True)
+EXACT_LOGPROBS.add("vllm", _vllm_exact)
+
+
+def recompute_old_logprobs(backend: str, sampling: SamplingConfig, update_epochs: int) -> bool:
+    """Whether the learner must recompute the old log-probs instead of taking the engine's:
+    with several update epochs (the policy moves between them), or whenever the engine's are
+    not the policy's (vLLM with `topP < 1`): a ratio against them would be biased."""
+    return update_epochs > 1 or not EXACT_LOGPROBS.get(backend)(sampling)
 
 
 @dataclass

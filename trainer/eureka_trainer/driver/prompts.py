@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ def load_processor(model_path: str, family: str) -> Any:
 
 
 MAX_REFUSED_EPOCHS = 2  # epochs' worth of refusals before giving up (all data is bad)
+FIRST_REFUSALS_LOGGED = 5
+log = logging.getLogger(__name__)
 
 
 class PromptSource:
@@ -111,10 +114,12 @@ class PromptSource:
             for record in self.stream.next_batch(count - len(items)):
                 try:
                     items.append(self._encode(record))
-                except DataError:
+                except DataError as error:
                     if self.data.bad_lines == "fail":
                         raise
                     self.refused += 1
+                    if self.refused <= FIRST_REFUSALS_LOGGED:
+                        log.warning("prompt refused by the encoder (badLines: skip): %s", error)
             if self.refused > MAX_REFUSED_EPOCHS * max(1, len(self.stream)):
                 raise RuntimeError("every prompt of the training data is refused by the encoder")
         return items
@@ -154,6 +159,49 @@ class PromptSource:
         self.stream.load_state_dict(state["stream"])
         self.truncated = state["truncated"]
         self.refused = state.get("refused", 0)
+
+    def totals(self) -> dict[str, float]:
+        """Running totals of what the data layer dropped or cut, at the position a checkpoint
+        records (a prefetched batch not yet taken is not counted):
+        `data/skipped_lines_total` (and `/<reason>`), `data/truncated_prompts_total`,
+        `data/refused_prompts_total`."""
+        state = self.state_dict()
+        skipped = state["stream"]["stats"]["skipped"]
+        out = {
+            "data/skipped_lines_total": float(sum(skipped.values())),
+            "data/truncated_prompts_total": float(state["truncated"]),
+            "data/refused_prompts_total": float(state.get("refused", 0)),
+        }
+        out.update({f"data/skipped_lines_total/{k}": float(v) for k, v in sorted(skipped.items())})
+        return out
+
+    def summary(self) -> str:
+        """One line for the end of a run: what was skipped, truncated or refused, and where
+        the first skipped lines were."""
+        state = self.state_dict()
+        stats = state["stream"]["stats"]
+        skipped = stats["skipped"]
+        text = f"data: {sum(skipped.values())} of {stats['lines_read']} lines read were skipped"
+        if skipped:
+            text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) + ")"
+            first = stats.get("first_skipped") or []
+            if first:
+                text += "; first: " + "; ".join(first)
+        text += (
+            f"; {state['truncated']} prompt(s) truncated to data.maxPromptLength"
+            f"; {state.get('refused', 0)} prompt(s) refused by the encoder"
+        )
+        return text
+
+
+def step_data_metrics(totals: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """The totals plus this step's share of each (`data/skipped_lines`, ...: the difference
+    to the totals `before` the step)."""
+    out = dict(totals)
+    for key in ("skipped_lines", "truncated_prompts", "refused_prompts"):
+        total = f"data/{key}_total"
+        out[f"data/{key}"] = totals[total] - before.get(total, 0.0)
+    return out
 
 
 def _user_text(messages: list[dict[str, Any]]) -> str:

@@ -128,21 +128,35 @@ def build_run(
     # bad eval record stops the job at once. See eureka_trainer.evaluation.training.
     from eureka_trainer.evaluation.training import build_evaluator
 
-    evaluator = build_evaluator(spec, processor, paths, scorer)
-    topology = Topology(spec, model_path, config, layout)
-    checkpoints = CheckpointManager(paths.checkpoints, spec.checkpoint.keep_last)
-    latest = checkpoints.latest() if spec.checkpoint.resume == "auto" else None
-    sink: StatusSink = sink_factory(latest[0] if latest else 0)
-    trainer = Trainer(
-        spec,
-        topology,
-        prompts,
-        scorer,
-        sink,
-        checkpoints,
-        total_steps=steps,
-        on_step=on_step,
-        stop_after=stop_after,
-        evaluator=evaluator,
-    )
+    evaluator = None
+    try:
+        evaluator = build_evaluator(spec, processor, paths, scorer)
+        # Its own failure releases its actors and placement group (see Topology.__init__).
+        topology = Topology(spec, model_path, config, layout)
+    except BaseException:
+        if evaluator is not None:
+            evaluator.close()
+        scorer.close()
+        raise
+    try:
+        checkpoints = CheckpointManager(paths.checkpoints, spec.checkpoint.keep_last)
+        latest = checkpoints.latest() if spec.checkpoint.resume == "auto" else None
+        sink: StatusSink = sink_factory(latest[0] if latest else 0)
+        trainer = Trainer(
+            spec,
+            topology,
+            prompts,
+            scorer,
+            sink,
+            checkpoints,
+            total_steps=steps,
+            on_step=on_step,
+            stop_after=stop_after,
+            evaluator=evaluator,
+        )
+    except BaseException:  # nobody else holds the actors yet: release them here
+        if evaluator is not None:
+            evaluator.close()
+        Run(None, topology, scorer, paths).close()
+        raise
     return Run(trainer, topology, scorer, paths)

@@ -93,15 +93,21 @@ class Topology:
         self.asleep = False
         self.learners: list[Any] = []
         self.engines: list[Any] = []
-        options = self._placement(ray)
-        master = f"{ray.util.get_node_ip_address()}:{_free_port()}"  # type: ignore[no-untyped-call]
-        if layout.hybrid:
-            self._start_hybrids(ray, learner_config, master, options)
-        else:
-            self._start_groups(ray, model_path, learner_config, master, options)
-        # Actors are built asynchronously: wait here, so that a failing constructor stops the
-        # run before its first step and step 1's timings do not include loading the models.
-        ray.get([actor.ready.remote() for actor in self.actors()])
+        try:
+            options = self._placement(ray)
+            master = f"{ray.util.get_node_ip_address()}:{_free_port()}"  # type: ignore[no-untyped-call]
+            if layout.hybrid:
+                self._start_hybrids(ray, learner_config, master, options)
+            else:
+                self._start_groups(ray, model_path, learner_config, master, options)
+            # Actors are built asynchronously: wait here, so that a failing constructor stops
+            # the run before its first step and step 1's timings do not include loading models.
+            ray.get([actor.ready.remote() for actor in self.actors()])
+        except BaseException:
+            # Nobody else can release them (the caller never gets this object): a placement
+            # group left behind keeps its CPUs/GPUs and the next run in this Ray waits forever.
+            self.shutdown()
+            raise
 
     def actors(self) -> list[Any]:
         """Every actor once (hybrid actors are both engines and learners)."""
@@ -179,8 +185,8 @@ class Topology:
         if layout.engine_gpus:
             bundle["GPU"] = layout.engine_gpus + layout.learner_gpus
         group = placement_group([bundle] * max(layout.engines, layout.learners), strategy="PACK")
+        self.placement_group = group  # before waiting: `shutdown` removes it if the wait fails
         ray.get(group.ready())
-        self.placement_group = group
         return {"scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=group)}
 
     # -- work --------------------------------------------------------------------------------------
@@ -251,6 +257,7 @@ class Topology:
             ray.kill(actor)
         group = getattr(self, "placement_group", None)
         if group is not None:  # else its reserved CPUs/GPUs block the next run in this Ray
+            self.placement_group = None
             ray.util.remove_placement_group(group)
 
 

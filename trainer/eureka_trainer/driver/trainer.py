@@ -9,6 +9,7 @@ whose worker processes are the reward workers.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +24,14 @@ from eureka_trainer.config.status import Progress
 from eureka_trainer.driver.batch import (
     Group,
     attach_scores,
+    recompute_old_logprobs,
     response_mask,
     response_metrics,
     sample_records,
     train_samples,
 )
-from eureka_trainer.driver.prompts import PromptSource
+from eureka_trainer.driver.prompts import PromptSource, step_data_metrics
+from eureka_trainer.driver.resume import checkpoint_meta
 from eureka_trainer.driver.topology import Topology
 from eureka_trainer.reporting.base import StatusSink
 
@@ -74,12 +77,24 @@ class Trainer:
         self.step = 0
         self.samples_seen = 0
         self.last_checkpoint: int | None = None
+        self.nothing_to_train: str | None = None
+        """Why a resumed run trained no step (it was already at its last step), else None."""
+        self.data_before: dict[str, float] = {}
+        """The data layer's totals at the end of the previous step (see `step_data_metrics`)."""
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
         """Resume when asked, then train until `total_steps` (or `stop_after`, for tests)."""
         self.maybe_resume()
-        self.sink.started(self.total_steps)
+        self.data_before = self.prompts.totals()
+        self.sink.started(self.total_steps, self.progress())
+        if self.step >= self.total_steps:
+            self.nothing_to_train = (
+                f"nothing to train: the checkpoint is at step {self.step} and the run has "
+                f"{self.total_steps} steps (raise algorithm.maxSteps or epochs to train on, or "
+                "start over with --restart)"
+            )
+            log.warning("%s", self.nothing_to_train)
         while self.step < self.total_steps:
             if self.stop_after is not None and self.step >= self.stop_after:
                 return
@@ -88,6 +103,7 @@ class Trainer:
                 self.on_step(result)
         if self.last_checkpoint != self.step:
             self.save_checkpoint()
+        log.info("%s", self.prompts.summary())
 
     def train_step(self) -> StepResult:
         """One full RL step; returns its metrics."""
@@ -110,6 +126,7 @@ class Trainer:
             **adv_metrics,
             **update_metrics,
             **sync_metrics,
+            **self.data_metrics(),
             **{f"time/{k}": v for k, v in timers.items()},
         }
         if self.step % self.spec.checkpoint.interval_steps == 0 or self.step == self.total_steps:
@@ -118,6 +135,13 @@ class Trainer:
         metrics["time/step"] = time.perf_counter() - start
         self.report(groups, metrics)
         return StepResult(self.step, metrics)
+
+    def data_metrics(self) -> dict[str, float]:
+        """Lines skipped, prompts truncated or refused: this step's and the run's totals."""
+        totals = self.prompts.totals()
+        metrics = step_data_metrics(totals, self.data_before)
+        self.data_before = totals
+        return metrics
 
     def continues_after(self, step: int) -> bool:
         """Will this run train another step after `step`?"""
@@ -167,21 +191,25 @@ class Trainer:
 
     def generate(self, step: int, round_index: int) -> list[Group]:
         """Sample `samplesPerPrompt` responses for the next `rolloutBatchSize` prompts."""
-        algo, rollout = self.spec.algorithm, self.spec.rollout
+        algo = self.spec.algorithm
         encoded = self.prompts.next_batch(algo.rollout_batch_size)
-        sampling = SamplingConfig(
-            n=algo.samples_per_prompt,
-            max_new_tokens=rollout.max_new_tokens,
-            temperature=rollout.temperature,
-            top_p=rollout.top_p,
-            # A fresh, reproducible seed per step and filter round (resume replays it).
-            seed=random.Random(f"{algo.seed}:{step}:{round_index}").getrandbits(31),
-        )
+        # A fresh, reproducible seed per step and filter round (resume replays it).
+        sampling = self.sampling(random.Random(f"{algo.seed}:{step}:{round_index}").getrandbits(31))
         completions = self.topology.generate([e.request for e in encoded], sampling)
         return [
             Group(e.prompt_id, e.prompt_text, e.answer, e.request, c)
             for e, c in zip(encoded, completions, strict=True)
         ]
+
+    def sampling(self, seed: int = 0) -> SamplingConfig:
+        algo, rollout = self.spec.algorithm, self.spec.rollout
+        return SamplingConfig(
+            n=algo.samples_per_prompt,
+            max_new_tokens=rollout.max_new_tokens,
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            seed=seed,
+        )
 
     def score(self, groups: Sequence[Group]) -> dict[str, float]:
         """Rule-based rewards of every response; returns the batch's `reward/*` metrics."""
@@ -216,7 +244,10 @@ class Trainer:
         rewards = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [P, n]
         mask = response_mask(groups)  # [P*n, T]
         samples = train_samples(groups, torch.zeros_like(mask))
-        old = self.topology.logprobs(samples) if algo.update_epochs > 1 else None
+        recompute = recompute_old_logprobs(
+            self.spec.rollout.backend, self.sampling(), algo.update_epochs
+        )
+        old = self.topology.logprobs(samples) if recompute else None
         kl, metrics = None, {}
         if algo.kl.coef > 0:
             ref = self.topology.logprobs(samples, reference=True)
@@ -251,17 +282,27 @@ class Trainer:
 
         return maybe_evaluate(self.evaluator, self.topology.generate, self.step, self.total_steps)
 
-    def report(self, groups: Sequence[Group], metrics: dict[str, float]) -> None:
-        """Metrics, progress and a few samples to the status sink."""
-        progress = Progress(
+    def progress(self) -> Progress:
+        return Progress(
             step=self.step,
             total_steps=self.total_steps,
             epoch=self.prompts.epoch,
             samples_seen=self.samples_seen,
             last_checkpoint_step=self.last_checkpoint,
         )
+
+    def report(self, groups: Sequence[Group], metrics: dict[str, float]) -> None:
+        """Metrics, progress and a few samples to the status sink; a non-finite metric is
+        warned about here (the sinks record it, see `reporting.rundir`)."""
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+        if bad:
+            log.warning(
+                "step %d: non-finite metrics: %s",
+                self.step,
+                ", ".join(f"{k}={v}" for k, v in sorted(bad.items())),
+            )
         samples = sample_records(groups, self.step, self.spec.logging.samples_per_step)
-        self.sink.report(progress, metrics, samples)
+        self.sink.report(self.progress(), metrics, samples)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -281,7 +322,8 @@ class Trainer:
                 folder / "driver.pt",
             )
 
-        self.checkpoints.save(self.step, {"samplesSeen": self.samples_seen}, write)
+        meta = {"samplesSeen": self.samples_seen, **checkpoint_meta(self.spec)}
+        self.checkpoints.save(self.step, meta, write)
         self.last_checkpoint = self.step
 
     def maybe_resume(self) -> None:

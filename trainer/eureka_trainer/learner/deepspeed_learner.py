@@ -87,11 +87,18 @@ class DeepSpeedLearner(TorchLearner):
     def _backward(self, loss: torch.Tensor) -> None:
         # The caller's micro losses are already normalised by the whole batch (they sum to it).
         self.engine.backward(loss, scale_wrt_gas=False)
+        if self.engine.is_gradient_accumulation_boundary():
+            # At ZeRO-0 in fp32 DeepSpeed clips with `clip_grad_norm_` and drops the norm
+            # (engine.py `clip_fp32_gradients`), so `get_global_grad_norm()` stays None: take it
+            # here, after the boundary's all-reduce and before `step()` clips and zeroes.
+            self._own_norm = _grad_norm(self._trainable())
         self.engine.step()
 
     def _step(self) -> float:
         norm = self.engine.get_global_grad_norm()
-        return float(norm) if norm is not None else float("nan")  # stage 0 reports none
+        if norm is None:
+            norm = getattr(self, "_own_norm", None)
+        return float(norm) if norm is not None else float("nan")
 
     def _train_mode(self, on: bool) -> None:
         self.engine.train(on)
@@ -140,6 +147,15 @@ class DeepSpeedLearner(TorchLearner):
         state = torch.load(Path(path) / f"rng-rank{self.engine.global_rank}.pt", weights_only=False)
         self.rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+
+
+def _grad_norm(params: list[torch.nn.Parameter]) -> float | None:
+    """L2 norm of the parameters' gradients (None when no parameter holds one, e.g. ZeRO keeps
+    them in its own buffers)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return None
+    return float(torch.nn.utils.get_total_norm(grads))
 
 
 def _skip_shm_comm_build() -> None:

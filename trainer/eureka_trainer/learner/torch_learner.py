@@ -201,15 +201,15 @@ class TorchLearner:
         # Each micro loss is divided by the whole batch's count, so their sum is exactly the
         # full batch's loss for every aggregation (dividing by len(micro) is not, for token-mean).
         normalizer = _batch_normalizer(batch, self.config.aggregation)
-        sums: dict[str, float] = {}
+        parts: list[tuple[dict[str, float], int]] = []
         for chunk in micro:
             loss, metrics = self._micro_loss(chunk, normalizer)
             self._backward(loss)
-            for key, value in metrics.items():
-                sums[key] = sums.get(key, 0.0) + value / len(micro)
-        sums["policy/grad_norm"] = self._step()
+            parts.append((metrics, sum(len(s.response_ids) for s in chunk)))
+        combined = combine_micro_metrics(parts)
+        combined["policy/grad_norm"] = self._step()
         self.optimizer_steps += 1
-        return sums
+        return combined
 
     def _micro_loss(
         self, chunk: Sequence[TrainSample], normalizer: float | None = None
@@ -284,6 +284,27 @@ class TorchLearner:
         self.optimizer_steps = state["optimizer_steps"]
         self.rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+
+
+SUMMED_METRICS = frozenset({"policy/loss"})
+"""Micro-batch metrics that add up to the train batch's value: each micro loss is already
+divided by the whole batch's normaliser (see `_optimizer_step`)."""
+
+
+def combine_micro_metrics(parts: Sequence[tuple[dict[str, float], int]]) -> dict[str, float]:
+    """One train batch's metrics from its micro batches' `(metrics, response tokens)`.
+
+    `policy/loss` is summed (the micro losses sum to the batch loss); every other metric is a
+    token mean over its micro batch, so it is weighted by the micro batch's tokens. The result
+    does not depend on the micro batch size (an unweighted mean of the losses would report
+    1/k of the loss over k micro batches)."""
+    tokens = sum(count for _, count in parts)
+    out: dict[str, float] = {}
+    for metrics, count in parts:
+        weight = count / tokens if tokens else 1.0 / len(parts)
+        for key, value in metrics.items():
+            out[key] = out.get(key, 0.0) + (value if key in SUMMED_METRICS else value * weight)
+    return out
 
 
 def _chunks(items: list[TrainSample], size: int) -> list[list[TrainSample]]:

@@ -211,6 +211,9 @@ class KubeStatusSink:
     """Send patches from a worker thread (False: synchronously, in the caller; for tests)."""
     final_timeout: float = 30.0
     """Seconds `finished()` waits for the final patch."""
+    heartbeat_seconds: float = 60.0
+    """With no step reported for this long, the worker still patches `progress.heartbeatTime`
+    (a slow step is not a dead trainer)."""
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     failures: int = 0
@@ -243,9 +246,10 @@ class KubeStatusSink:
         base = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{self.name}"
         return base + "/status"
 
-    def started(self, total_steps: int | None) -> None:
+    def started(self, total_steps: int | None, progress: Progress | None = None) -> None:
         with self._lock:
-            self._progress = self._progress.model_copy(update={"total_steps": total_steps})
+            base = progress if progress is not None else self._progress
+            self._progress = base.model_copy(update={"total_steps": total_steps})
             self._dirty = True
         self._kick()
 
@@ -261,10 +265,13 @@ class KubeStatusSink:
             self._dirty = True
         self._kick()
 
-    def finished(self, phase: FinalPhase, message: str = "") -> None:
+    def finished(self, phase: FinalPhase, message: str = "", reason: str = "") -> None:
         # The phase is the operator's (it watches the RayJob end); only the final data is ours.
         log.info(
-            "training %s%s; flushing the final status", phase, f": {message}" if message else ""
+            "training %s%s%s; flushing the final status",
+            phase,
+            f" ({reason})" if reason else "",
+            f": {message}" if message else "",
         )
         if not self.background:
             self._flush(force=True)
@@ -292,7 +299,9 @@ class KubeStatusSink:
     def _run(self) -> None:
         """Worker: one patch per wake-up, no sooner than `min_interval` after the previous one."""
         while not self._finish.is_set():
-            self._wake.wait()
+            if not self._wake.wait(self.heartbeat_seconds):
+                with self._lock:
+                    self._dirty = True  # nothing new: a heartbeat-only patch
             self._wake.clear()
             if self._last_patch is not None:
                 due = self._last_patch + self.min_interval - self.clock()
@@ -307,11 +316,11 @@ class KubeStatusSink:
             return self._status_patch()
 
     def _status_patch(self) -> dict[str, Any]:
+        progress = self._progress.model_dump(by_alias=True, mode="json", exclude_none=True)
+        progress["heartbeatTime"] = _now_rfc3339()
         return {
             "status": {
-                "progress": self._progress.model_dump(
-                    by_alias=True, mode="json", exclude_none=True
-                ),
+                "progress": progress,
                 "metrics": dict(sorted(self._metrics.items())),
                 "curves": self._curves.to_status(),
                 "recentSamples": self._samples,
@@ -346,6 +355,12 @@ class KubeStatusSink:
         self.failures += 1
         self._last_patch = self.clock()  # wait a full interval before trying again
         log.error("status of %s not updated (%d failed patches so far)", self.path, self.failures)
+
+
+def _now_rfc3339() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _finite(value: float) -> bool:

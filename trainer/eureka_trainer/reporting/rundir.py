@@ -1,9 +1,15 @@
 """`StatusSink` into a run directory: what `eureka run` writes and `eureka serve --runs` reads.
 
 Layout of a run directory:
-- `metrics.jsonl`: one JSON object per step (`step` plus every metric of the step).
+- `metrics.jsonl`: one JSON object per step (`step` plus every metric of the step). JSON has
+  no NaN or infinity: a non-finite metric is written as `null` and named, with its value as a
+  string (`"NaN"`, `"Infinity"`, `"-Infinity"`), in the row's `nonfinite` object, e.g.
+  `{"step": 3, "policy/loss": null, "nonfinite": {"policy/loss": "NaN"}}`. TensorBoard gets the
+  value itself.
 - `samples.jsonl`: a few `{step, prompt, response, answer, rewards}` records per step.
-- `status.json`: the `RLJobStatus` (camelCase), rewritten atomically every step.
+- `status.json`: the `RLJobStatus` (camelCase), rewritten atomically every step and every
+  `heartbeat_seconds` while the run is alive (`progress.heartbeatTime`), so that a reader can
+  tell a dead run (an old heartbeat, phase still Running) from a slow step.
 - `tensorboard/`: TensorBoard event files (when enabled).
 
 A sink never stops training: a failed write is logged and counted in `failures`.
@@ -15,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,10 +77,21 @@ def truncate_after(path: Path, step: int) -> None:
 class RunDirSink:
     """Writes metrics, samples, status and TensorBoard events under `run_dir`."""
 
-    def __init__(self, run_dir: str | Path, *, tensorboard: bool = True, resumed_step: int = 0):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        tensorboard: bool = True,
+        resumed_step: int = 0,
+        heartbeat_seconds: float = 30.0,
+    ):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.failures = 0
+        self.heartbeat_seconds = heartbeat_seconds
+        self._lock = threading.RLock()  # the heartbeat thread writes status.json too
+        self._stop = threading.Event()
+        self._heart: threading.Thread | None = None
         self.status = RLJobStatus(phase="Running")
         self.curves = CurveSet()
         for name in ("metrics.jsonl", "samples.jsonl"):
@@ -97,45 +115,67 @@ class RunDirSink:
                 self.curves.add(int(row["step"]), _numbers(row))
 
     # -- StatusSink ------------------------------------------------------------------------------
-    def started(self, total_steps: int | None) -> None:
-        self.status.phase = "Running"
-        self.status.start_time = self.status.start_time or now_rfc3339()
-        self.status.progress = self.status.progress.model_copy(update={"total_steps": total_steps})
-        self._guard(self._write_status)
+    def started(self, total_steps: int | None, progress: Progress | None = None) -> None:
+        with self._lock:
+            self.status.phase = "Running"
+            self.status.start_time = self.status.start_time or now_rfc3339()
+            self.status.completion_time = None
+            self.status.conditions = []
+            base = progress if progress is not None else self.status.progress
+            self.status.progress = base.model_copy(update={"total_steps": total_steps})
+            self._guard(self._write_status)
+        if self.heartbeat_seconds > 0 and self._heart is None:
+            self._heart = threading.Thread(target=self._beat, name="rundir-heartbeat", daemon=True)
+            self._heart.start()
 
     def report(
         self, progress: Progress, metrics: Mapping[str, float], samples: Sequence[Sample]
     ) -> None:
-        self._guard(lambda: self._report(progress, metrics, samples))
+        with self._lock:
+            self._guard(lambda: self._report(progress, metrics, samples))
 
-    def finished(self, phase: FinalPhase, message: str = "") -> None:
-        self.status.phase = phase
-        self.status.completion_time = now_rfc3339()
-        if message:
-            self.status.conditions = [c for c in self.status.conditions if c.type != "Failed"]
-            from eureka_trainer.config.status import Condition
-
-            self.status.conditions.append(
-                Condition(
-                    type="Failed",
-                    status="True",
-                    reason="TrainerError",
-                    message=message,
-                    last_transition_time=self.status.completion_time,
-                )
+    def finished(self, phase: FinalPhase, message: str = "", reason: str = "") -> None:
+        """The final phase; a message becomes a condition (`Failed`, reason `TrainerError`
+        unless `reason` says otherwise, e.g. `Interrupted`; `Succeeded` with a message: a
+        `Succeeded` condition)."""
+        self._stop.set()
+        if self._heart is not None:
+            self._heart.join(timeout=5)
+        with self._lock:
+            self.status.phase = phase
+            self.status.completion_time = now_rfc3339()
+            self.status.progress = self.status.progress.model_copy(
+                update={"heartbeat_time": self.status.completion_time}
             )
-        self._guard(self._write_status)
+            if message:
+                from eureka_trainer.config.status import Condition
+
+                self.status.conditions = [c for c in self.status.conditions if c.type != phase]
+                self.status.conditions.append(
+                    Condition(
+                        type=phase,
+                        status="True",
+                        reason=reason or ("TrainerError" if phase == "Failed" else "Completed"),
+                        message=message,
+                        last_transition_time=self.status.completion_time,
+                    )
+                )
+            self._guard(self._write_status)
         if self._writer is not None:
             self._guard(self._writer.close)
+
+    def _beat(self) -> None:
+        """Rewrite status.json with a fresh heartbeat until `finished()` (or the process ends:
+        then the heartbeat grows old while the phase still says Running)."""
+        while not self._stop.wait(self.heartbeat_seconds):
+            with self._lock:
+                self._guard(self._write_status)
 
     # -- internals -------------------------------------------------------------------------------
     def _report(
         self, progress: Progress, metrics: Mapping[str, float], samples: Sequence[Sample]
     ) -> None:
-        row: dict[str, Any] = {"step": progress.step, **_numbers(metrics)}
-        nonfinite = sorted(k for k, v in metrics.items() if isinstance(v, float) and not _finite(v))
-        if nonfinite:  # named, so the dashboard can show where a curve went NaN/Inf
-            row["nonfinite"] = nonfinite
+        row = metrics_row(progress.step, metrics)
         self._append("metrics.jsonl", [row])
         self._append("samples.jsonl", [s.model_dump(mode="json") for s in samples])
         self.curves.add(progress.step, metrics)
@@ -145,8 +185,9 @@ class RunDirSink:
         self.status.recent_samples = recent[:RECENT_SAMPLES]
         self._write_status()
         if self._writer is not None:
-            for name, value in self.status.metrics.items():
-                self._writer.add_scalar(name, value, progress.step)
+            for name, value in metrics.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self._writer.add_scalar(name, float(value), progress.step)  # NaN included
             self._writer.flush()
 
     def _append(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -155,6 +196,10 @@ class RunDirSink:
                 handle.write(json.dumps(row, allow_nan=False) + "\n")
 
     def _write_status(self) -> None:
+        if self.status.phase == "Running":
+            self.status.progress = self.status.progress.model_copy(
+                update={"heartbeat_time": now_rfc3339()}
+            )
         data = self.status.model_dump(by_alias=True, mode="json", exclude_none=True)
         data["curves"] = self.curves.to_status()
         write_atomic(self.run_dir / "status.json", json.dumps(data, indent=1))
@@ -167,8 +212,29 @@ class RunDirSink:
             log.exception("run directory sink: write failed (%d so far)", self.failures)
 
 
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")
+def nonfinite_text(value: float) -> str:
+    """`"NaN"`, `"Infinity"` or `"-Infinity"` (JavaScript's names, which JSON readers know)."""
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def metrics_row(step: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """One `metrics.jsonl` row: finite numbers as they are, a non-finite one as `null` plus
+    its name and value in `nonfinite` (JSON has no NaN; dropping it would hide a broken run)."""
+    row: dict[str, Any] = {"step": step}
+    nonfinite: dict[str, str] = {}
+    for key, value in metrics.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if value == value and abs(value) != float("inf"):
+            row[key] = float(value)
+        else:
+            row[key] = None
+            nonfinite[key] = nonfinite_text(float(value))
+    if nonfinite:
+        row["nonfinite"] = nonfinite
+    return row
 
 
 def _numbers(row: Mapping[str, Any], skip: Sequence[str] = ("step",)) -> dict[str, float]:
