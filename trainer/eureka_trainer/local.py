@@ -35,6 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="join the running Ray cluster (ray.init('auto')) and report to the RLJob status",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print where every actor would land (role, rank, node, GPU ids) on a simulated "
+        "cluster of the spec's size, and exit without training",
+    )
+    parser.add_argument(
+        "-o",
+        dest="plan_format",
+        choices=("table", "json"),
+        default="table",
+        help="--plan output format (default: table)",
+    )
 
 
 class FanOutSink:
@@ -222,6 +235,15 @@ def summary(run_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def print_plan(spec: Any, output: str) -> int:
+    """`--plan`: the run's placement on a simulated cluster; 1 when a GPU is doubled up."""
+    from eureka_trainer.driver.plan import doubled_gpus, plan, render
+
+    rows = plan(spec)
+    print(render(rows, output))
+    return 1 if doubled_gpus(rows) else 0
+
+
 def run(args: argparse.Namespace) -> int:
     from eureka_trainer.config import RLJobError, load_rljob
 
@@ -233,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
     except RLJobError as err:
         print(f"eureka run: invalid RLJob:\n{err}", file=sys.stderr)
         return 2
+    if args.plan:
+        return print_plan(job.spec, args.plan_format)
     run_dir = Path(args.output or Path("runs") / job.metadata.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "rljob.yaml").write_text(

@@ -129,7 +129,7 @@ def build_run(
     from eureka_trainer.evaluation.training import build_evaluator
 
     evaluator = build_evaluator(spec, processor, paths, scorer)
-    topology = Topology(spec, model_path, config, layout)
+    topology = Topology(spec, model_path, config, layout, cluster=cluster)
     checkpoints = CheckpointManager(paths.checkpoints, spec.checkpoint.keep_last)
     latest = checkpoints.latest() if spec.checkpoint.resume == "auto" else None
     sink: StatusSink = sink_factory(latest[0] if latest else 0)
