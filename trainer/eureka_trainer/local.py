@@ -237,9 +237,21 @@ def summary(run_dir: Path) -> str:
 
 def print_plan(spec: Any, output: str) -> int:
     """`--plan`: the run's placement on a simulated cluster; 1 when a GPU is doubled up."""
+    import contextlib
+
     from eureka_trainer.driver.plan import doubled_gpus, plan, render
 
-    rows = plan(spec)
+    # Ray's own messages (its log monitor prints to stdout) go to stderr: stdout is the plan.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            rows = plan(spec)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
     print(render(rows, output))
     return 1 if doubled_gpus(rows) else 0
 

@@ -62,6 +62,8 @@ class Slot:
     num_gpus: float
     env: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    resource: str | None = None
+    """The pool resource its bundles ask for (None where the cluster declares none)."""
 
     def describe(self) -> dict[str, Any]:
         """The slot without Ray objects (what `--plan` prints next to the actor's report)."""
@@ -72,6 +74,7 @@ class Slot:
             "placementGroup": self.group,
             "bundles": list(self.bundles),
             "gpuShare": self.num_gpus,
+            "poolResource": self.resource,
         }
 
 
@@ -209,6 +212,8 @@ def reserve(
             group = placement_group(bundles, strategy="STRICT_PACK" if gpus else "PACK")
             handles.setdefault(pool, []).append(group)
             created.append(group)
+    for slot in [*learners, *engines]:
+        slot.resource = pool_resource(slot.pool) if pool_resource(slot.pool) in available else None
     reservation = Reservation(created, learners, engines)
     try:
         _wait_ready(ray, handles, bundle_sets, timeout_s)
