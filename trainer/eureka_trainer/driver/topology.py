@@ -13,6 +13,7 @@ cluster the pools of `resources` decide (engines = GPUs / tensorParallelSize, le
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config import RLJobSpec
 from eureka_trainer.sync import make_sync
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,15 @@ class Topology:
             # the run before its first step and step 1's timings do not include loading models.
             ray.get([actor.ready.remote() for actor in self.actors()])
             self.placements = ray.get([a.placement.remote() for a in self.actors()])
+            for slot, where in zip(self._slots(), self.placements, strict=True):
+                log.info(
+                    "%s %d: node %s (%s), GPUs %s",
+                    slot.role,
+                    slot.rank,
+                    where["node"][:12],
+                    where["ip"],
+                    ",".join(where["gpus"]) or "-",
+                )
         except BaseException:
             self.shutdown()
             raise
@@ -116,6 +128,11 @@ class Topology:
     def actors(self) -> list[Any]:
         """Every actor once (hybrid actors are both engines and learners)."""
         return list({id(a): a for a in [*self.engines, *self.learners]}.values())
+
+    def _slots(self) -> list[Any]:
+        """The placement slot of each actor of `actors()`, in that order."""
+        res = self.reservation
+        return res.learners if self.layout.hybrid else [*res.engines, *res.learners]
 
     def _start_hybrids(self, ray: Any, config: Any) -> None:
         """One actor per engine + learner rank pair; the engines are the learners."""

@@ -1,8 +1,10 @@
 """Which device a model computes on, and a check that its inputs are there too.
 
 Ray gives an actor that asks for a GPU (or a share of one) exactly that GPU through
-`CUDA_VISIBLE_DEVICES`, so inside the actor it is `cuda:0`; an actor without one sees no CUDA
-device (Ray empties the variable) and computes on the CPU.
+`CUDA_VISIBLE_DEVICES`, so inside the actor it is `cuda:0`. Ray 2.60 leaves the variable alone
+for an actor that asks for none (ray/_private/utils.py `set_visible_accelerator_ids`, unless
+RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1): on a laptop with a GPU the local run's actors then
+compute on its first GPU, and without CUDA on the CPU.
 
 Every batch the learners and the `hf` rollout build goes to the model's device. A batch left
 on the CPU would fail deep inside the forward on a GPU, or worse, silently compute on the CPU
