@@ -22,7 +22,7 @@ def _spec(tp: int = 1, backend: str = "vllm", **resources: Any) -> RLJobSpec:
             "data": {"trainFiles": ["x.jsonl"]},
             "algorithm": {"trainBatchSize": 64, "rolloutBatchSize": 64},
             "rollout": {"backend": backend, "tensorParallelSize": tp},
-            "resources": resources or {"workers": {"replicas": 2, "gpus": 4}},
+            "resources": resources or {"workers": {"replicas": 2, "gpus": 4, "cpu": "16"}},
         }
     )
 
@@ -37,7 +37,19 @@ def test_colocated_one_bundle_per_gpu_each_rank_and_engine_pinned_to_its_own() -
     where = [(s.group, s.bundle) for s in learners]
     assert where == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3)]
     assert [(s.group, s.bundle) for s in engines] == where  # each engine on its rank's GPU
-    assert all(s.num_gpus == 0.5 for s in [*learners, *engines])
+    assert all(s.num_gpus == 0.5 and s.num_cpus == 1.0 for s in [*learners, *engines])
+
+
+def test_bundles_fit_the_pods_cpus() -> None:
+    """A placement group asking more CPUs than a pod has is never placed (the run would wait
+    forever): with 4 CPUs for 4 GPUs and two actors per GPU, each actor gets half a CPU."""
+    groups, learners, engines = _slots(_spec(workers={"replicas": 1, "gpus": 4, "cpu": "4"}))
+    assert sum(b["CPU"] for b in groups["workers"][0]) == 4.0
+    assert {s.num_cpus for s in [*learners, *engines]} == {0.5}
+    spec = _spec(workers={"replicas": 2, "gpus": 0, "cpu": "500m"}, backend="hf")
+    groups, learners, _ = _slots(spec)
+    assert groups == {"workers": [[{"CPU": 0.5}, {"CPU": 0.5}]]}
+    assert [s.num_cpus for s in learners] == [0.5, 0.5]
 
 
 def test_tensor_parallel_engines_span_consecutive_bundles_of_one_pod() -> None:
@@ -57,8 +69,8 @@ def test_tensor_parallel_engines_span_consecutive_bundles_of_one_pod() -> None:
 def test_split_pools_get_their_own_groups_and_whole_gpus() -> None:
     spec = _spec(
         placement="split",
-        rollout={"replicas": 1, "gpus": 4},
-        learner={"replicas": 2, "gpus": 2},
+        rollout={"replicas": 1, "gpus": 4, "cpu": "8"},
+        learner={"replicas": 2, "gpus": 2, "cpu": "8"},
     )
     groups, learners, engines = _slots(spec)
     assert set(groups) == {"rollout", "learner"}
@@ -69,7 +81,8 @@ def test_split_pools_get_their_own_groups_and_whole_gpus() -> None:
 
 
 def test_hybrid_actors_own_a_whole_gpu_and_local_runs_one_cpu_bundle() -> None:
-    groups, learners, engines = _slots(_spec(backend="hf", workers={"replicas": 1, "gpus": 2}))
+    spec = _spec(backend="hf", workers={"replicas": 1, "gpus": 2, "cpu": "8"})
+    groups, learners, engines = _slots(spec)
     assert engines == [] and [s.role for s in learners] == ["hybrid", "hybrid"]
     assert [(s.bundle, s.num_gpus) for s in learners] == [(0, 1.0), (1, 1.0)]
     groups, learners, engines = _slots(_spec(), cluster=False)

@@ -40,11 +40,13 @@ READY_TIMEOUT_S = 900.0
 
 @dataclass(frozen=True)
 class PoolShape:
-    """One Ray worker group as the placement sees it: `nodes` pods of `gpus` GPUs each."""
+    """One Ray worker group as the placement sees it: `nodes` pods of `gpus` GPUs and `cpus`
+    CPUs each."""
 
     group: str
     nodes: int
     gpus: int
+    cpus: float = float("inf")
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Slot:
     bundle: int
     bundles: tuple[int, ...]
     num_gpus: float
+    num_cpus: float = 1.0
     env: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     resource: str | None = None
@@ -101,15 +104,27 @@ def pool_shapes(spec: RLJobSpec, *, cluster: bool) -> tuple[PoolShape, PoolShape
     if not cluster:
         local = PoolShape("workers", 1, 0)
         return local, local
+    named = {"workers": res.workers, "rollout": res.rollout, "learner": res.learner}
+    shapes = {
+        group: PoolShape(group, pool.replicas, pool.gpus, cpu_quantity(pool.cpu))
+        for group, pool in named.items()
+        if pool is not None
+    }
     if res.placement == "colocated":
-        assert res.workers is not None
-        pool = PoolShape("workers", res.workers.replicas, res.workers.gpus)
-        return pool, pool
-    assert res.rollout is not None and res.learner is not None
-    return (
-        PoolShape("rollout", res.rollout.replicas, res.rollout.gpus),
-        PoolShape("learner", res.learner.replicas, res.learner.gpus),
-    )
+        return shapes["workers"], shapes["workers"]
+    return shapes["rollout"], shapes["learner"]
+
+
+def cpu_quantity(quantity: str) -> float:
+    """CPUs of a Kubernetes quantity ("64" -> 64.0, "500m" -> 0.5)."""
+    text = quantity.strip()
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _actor_cpus(pool: PoolShape, wanted: float, per_bundle: int, bundles: int) -> float:
+    """CPUs per actor: `wanted`, or less when the pod's CPUs cannot hold `per_bundle` actors
+    on each of its `bundles` bundles (a placement group asking more would never be placed)."""
+    return min(wanted, pool.cpus / max(1, per_bundle * bundles))
 
 
 def plan_slots(
@@ -121,12 +136,16 @@ def plan_slots(
     rollout, learner = pool_shapes(spec, cluster=cluster)
     tp = spec.rollout.tensor_parallel_size if rollout.gpus else 1
     colocated = spec.resources.placement == "colocated"
-    cpus = layout.cpus_per_actor
     groups: dict[str, list[list[dict[str, float]]]] = {}
+    cpus: dict[str, float] = {}  # CPUs per actor, by pool
 
-    def bundles_of(pool: PoolShape, cpus_per_bundle: float, count: int) -> None:
+    def bundles_of(pool: PoolShape, per_bundle: int, count: int) -> None:
         if pool.group in groups:
             return
+        # GPU pods: a bundle per GPU; CPU pods: a bundle per actor (pair), spread over the pods.
+        bundles = pool.gpus or -(-count // pool.nodes)
+        cpus[pool.group] = _actor_cpus(pool, layout.cpus_per_actor, per_bundle, bundles)
+        cpus_per_bundle = per_bundle * cpus[pool.group]
         if pool.gpus:  # one placement group per pod, one bundle per GPU
             bundle = {"GPU": 1.0, "CPU": cpus_per_bundle}
             groups[pool.group] = [
@@ -147,18 +166,18 @@ def plan_slots(
     engines: list[Slot] = []
     if layout.hybrid:  # one actor per rank: a learner and an engine in one process
         share = layout.learner_gpus + layout.engine_gpus
-        bundles_of(learner, 2 * cpus, layout.learners)
+        bundles_of(learner, 1, layout.learners)
         for rank in range(layout.learners):
             group, bundles = where(learner, rank)
             learners.append(Slot("hybrid", rank, learner.group, group, bundles[0], bundles, share))
-        return groups, learners, engines
+        return groups, _with_cpus(learners, cpus), engines
 
     if colocated or rollout.group == learner.group:
         # An engine and a rank share every bundle (every GPU), so it has CPUs for two.
-        bundles_of(learner, 2 * cpus, max(layout.learners, layout.engines))
+        bundles_of(learner, 2, max(layout.learners, layout.engines))
     else:
-        bundles_of(learner, cpus, layout.learners)
-        bundles_of(rollout, cpus, layout.engines)
+        bundles_of(learner, 1, layout.learners)
+        bundles_of(rollout, 1, layout.engines)
     for rank in range(layout.learners):
         group, bundles = where(learner, rank)
         learners.append(
@@ -176,7 +195,13 @@ def plan_slots(
                 "VLLM_RAY_PER_WORKER_GPUS": str(per_gpu),
             }
         engines.append(slot)
-    return groups, learners, engines
+    return groups, _with_cpus(learners, cpus), _with_cpus(engines, cpus)
+
+
+def _with_cpus(slots: list[Slot], cpus: dict[str, float]) -> list[Slot]:
+    for slot in slots:
+        slot.num_cpus = cpus[slot.pool]
+    return slots
 
 
 def reserve(
@@ -222,7 +247,7 @@ def reserve(
         raise
     for slot in [*learners, *engines]:
         slot.options = {
-            "num_cpus": layout.cpus_per_actor,
+            "num_cpus": slot.num_cpus,
             "num_gpus": slot.num_gpus,
             "scheduling_strategy": PlacementGroupSchedulingStrategy(
                 placement_group=handles[slot.pool][slot.group],

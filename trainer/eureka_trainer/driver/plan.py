@@ -31,10 +31,10 @@ class Probe:
 
 
 def _cpus(quantity: str) -> int:
-    """Whole CPUs of a Kubernetes quantity ("64", "500m" -> at least 1)."""
-    text = quantity.strip()
-    value = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    return max(1, int(value))
+    """Whole CPUs Ray sees in a pod of this CPU quantity (at least 1)."""
+    from eureka_trainer.driver.placement import cpu_quantity
+
+    return max(1, int(cpu_quantity(quantity)))
 
 
 def _pools(spec: RLJobSpec) -> list[tuple[str, Any]]:
