@@ -108,3 +108,15 @@ def test_doubled_gpus_names_two_ranks_or_two_engines_on_one_gpu() -> None:
         "GPU 0 of w-0: engine 0 and engine 2",
         "GPU 1 of w-0: engine 1 and engine 2",
     ]
+
+
+def test_pool_resources_are_asked_only_where_the_cluster_declares_them() -> None:
+    from types import SimpleNamespace
+
+    from eureka_trainer.driver.placement import _declared
+
+    kuberay = SimpleNamespace(cluster_resources=lambda: {"CPU": 8.0, "eureka_rollout": 1000.0})
+    wanted = {"eureka_rollout", "eureka_learner"}
+    assert _declared(kuberay, wanted, wait_s=0) == {"eureka_rollout"}
+    laptop = SimpleNamespace(cluster_resources=lambda: {"CPU": 2.0})
+    assert _declared(laptop, wanted, wait_s=0) == set()

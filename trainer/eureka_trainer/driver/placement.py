@@ -34,6 +34,10 @@ from eureka_trainer.config.pools import pool_resource
 
 log = logging.getLogger(__name__)
 
+RESOURCE_WAIT_S = 30.0
+"""How long to look for the pool resources before taking the cluster for one without them
+(KubeRay submits the job once every pod is ready, so their raylets have registered by then)."""
+
 READY_TIMEOUT_S = 900.0
 """How long the driver waits for the pool's pods to offer their GPUs (pods may still start)."""
 
@@ -218,7 +222,8 @@ def reserve(
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     bundle_sets, learners, engines = plan_slots(spec, layout, cluster=cluster)
-    available = ray.cluster_resources() if cluster else {}  # type: ignore[no-untyped-call]
+    wanted = {pool_resource(pool) for pool in bundle_sets}
+    available = _declared(ray, wanted, RESOURCE_WAIT_S) if cluster else set()
     handles: dict[str, list[Any]] = {}
     created: list[Any] = []
     for pool, per_node in bundle_sets.items():
@@ -259,6 +264,18 @@ def reserve(
         if slot.env:
             slot.options["runtime_env"] = {"env_vars": dict(slot.env)}
     return reservation
+
+
+def _declared(ray: Any, wanted: set[str], wait_s: float) -> set[str]:
+    """The names in `wanted` the cluster declares, waiting up to `wait_s` for all of them."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = wanted & set(ray.cluster_resources())
+        if found == wanted or time.monotonic() >= deadline:
+            return found
+        time.sleep(1.0)
 
 
 def _wait_ready(
