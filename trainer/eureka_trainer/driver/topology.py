@@ -1,7 +1,7 @@
 """The Ray actors of a run and how work is spread over them.
 
-- `colocated`: rollout engines and learner ranks share one placement group (and, on GPUs, the
-  same devices); the engines sleep during the update when `rollout.sleepMode` is on.
+- `colocated`: each learner rank and its rollout engine share one GPU's placement-group bundle
+  (`driver.placement`); the engines sleep during the update when `rollout.sleepMode` is on.
 - `split`: separate groups (the `rollout` and `learner` pools); nobody sleeps.
 - hybrid: colocated with the `hf` backend and one engine per learner rank, each pair is one
   actor (`workers.HybridWorker`): one process, one copy of the model, weight sync in process.
