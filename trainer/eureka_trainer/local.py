@@ -56,6 +56,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start over: move the run directory's checkpoints and records into "
         "restarted-<time>/ instead of resuming from them",
     )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print where every actor would land (role, rank, node, GPU ids) on a simulated "
+        "cluster of the spec's size, and exit without training",
+    )
+    parser.add_argument(
+        "-o",
+        dest="plan_format",
+        choices=("table", "json"),
+        default="table",
+        help="--plan output format (default: table)",
+    )
 
 
 EXAMPLES = """examples:
@@ -351,6 +364,27 @@ def summary(run_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def print_plan(spec: Any, output: str) -> int:
+    """`--plan`: the run's placement on a simulated cluster; 1 when a GPU is doubled up."""
+    import contextlib
+
+    from eureka_trainer.driver.plan import doubled_gpus, plan, render
+
+    # Ray's own messages (its log monitor prints to stdout) go to stderr: stdout is the plan.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            rows = plan(spec)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    print(render(rows, output))
+    return 1 if doubled_gpus(rows) else 0
+
+
 def run(args: argparse.Namespace) -> int:
     from eureka_trainer.config import RLJobError
     from eureka_trainer.config.loader import EXIT_INVALID
@@ -367,6 +401,8 @@ def run(args: argparse.Namespace) -> int:
     except RLJobError as err:
         print(f"eureka run: invalid RLJob:\n{err}", file=sys.stderr)
         return EXIT_INVALID
+    if args.plan:
+        return print_plan(job.spec, args.plan_format)
     run_dir = Path(args.output or Path("runs") / job.metadata.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     original = Path(args.rljob).read_text(encoding="utf-8")

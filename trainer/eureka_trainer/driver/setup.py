@@ -132,7 +132,7 @@ def build_run(
     try:
         evaluator = build_evaluator(spec, processor, paths, scorer)
         # Its own failure releases its actors and placement group (see Topology.__init__).
-        topology = Topology(spec, model_path, config, layout)
+        topology = Topology(spec, model_path, config, layout, cluster=cluster)
     except BaseException:
         if evaluator is not None:
             evaluator.close()

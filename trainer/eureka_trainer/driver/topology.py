@@ -1,7 +1,7 @@
 """The Ray actors of a run and how work is spread over them.
 
-- `colocated`: rollout engines and learner ranks share one placement group (and, on GPUs, the
-  same devices); the engines sleep during the update when `rollout.sleepMode` is on.
+- `colocated`: each learner rank and its rollout engine share one GPU's placement-group bundle
+  (`driver.placement`); the engines sleep during the update when `rollout.sleepMode` is on.
 - `split`: separate groups (the `rollout` and `learner` pools); nobody sleeps.
 - hybrid: colocated with the `hf` backend and one engine per learner rank, each pair is one
   actor (`workers.HybridWorker`): one process, one copy of the model, weight sync in process.
@@ -13,7 +13,7 @@ cluster the pools of `resources` decide (engines = GPUs / tensorParallelSize, le
 
 from __future__ import annotations
 
-import socket
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,8 @@ from typing import Any
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config import RLJobSpec
 from eureka_trainer.sync import make_sync
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,18 +73,21 @@ def _counts(spec: RLJobSpec, *, cluster: bool, local_cpus: int) -> Layout:
     return Layout(rollout_pool.replicas, learners, 0.0, 0.0, cpus_per_actor=1.0, threads=1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Topology:
     """Owns the actors; every call blocks until the actors answered."""
 
-    def __init__(self, spec: RLJobSpec, model_path: str, learner_config: Any, layout: Layout):
+    def __init__(
+        self,
+        spec: RLJobSpec,
+        model_path: str,
+        learner_config: Any,
+        layout: Layout,
+        *,
+        cluster: bool = False,
+    ):
         import ray
 
+        from eureka_trainer.driver.placement import reserve
         from eureka_trainer.driver.transport import register_tensor_transport
 
         register_tensor_transport()  # tensors to and from the actors travel as numpy arrays
@@ -93,19 +98,30 @@ class Topology:
         self.asleep = False
         self.learners: list[Any] = []
         self.engines: list[Any] = []
+        # The same placement code as `eureka run --plan` (driver.placement).
+        self.reservation = reserve(spec, layout, cluster=cluster)
         try:
-            options = self._placement(ray)
-            master = f"{ray.util.get_node_ip_address()}:{_free_port()}"  # type: ignore[no-untyped-call]
             if layout.hybrid:
-                self._start_hybrids(ray, learner_config, master, options)
+                self._start_hybrids(ray, learner_config)
             else:
-                self._start_groups(ray, model_path, learner_config, master, options)
+                self._start_groups(ray, model_path, learner_config)
+            # Rendezvous at rank 0's node (never the driver's: the head pod has no rank).
+            master = ray.get(self.learners[0].rendezvous_address.remote())
+            ray.get([lr.start.remote(master) for lr in self.learners])
             # Actors are built asynchronously: wait here, so that a failing constructor stops
             # the run before its first step and step 1's timings do not include loading models.
             ray.get([actor.ready.remote() for actor in self.actors()])
+            self.placements = ray.get([a.placement.remote() for a in self.actors()])
+            for slot, where in zip(self._slots(), self.placements, strict=True):
+                log.info(
+                    "%s %d: node %s (%s), GPUs %s",
+                    slot.role,
+                    slot.rank,
+                    where["node"][:12],
+                    where["ip"],
+                    ",".join(where["gpus"]) or "-",
+                )
         except BaseException:
-            # Nobody else can release them (the caller never gets this object): a placement
-            # group left behind keeps its CPUs/GPUs and the next run in this Ray waits forever.
             self.shutdown()
             raise
 
@@ -113,53 +129,48 @@ class Topology:
         """Every actor once (hybrid actors are both engines and learners)."""
         return list({id(a): a for a in [*self.engines, *self.learners]}.values())
 
-    def _start_hybrids(self, ray: Any, config: Any, master: str, options: dict[str, Any]) -> None:
+    def _slots(self) -> list[Any]:
+        """The placement slot of each actor of `actors()`, in that order."""
+        res = self.reservation
+        return res.learners if self.layout.hybrid else [*res.engines, *res.learners]
+
+    def _start_hybrids(self, ray: Any, config: Any) -> None:
         """One actor per engine + learner rank pair; the engines are the learners."""
         from eureka_trainer.driver.workers import HybridWorker
 
         spec, layout = self.spec, self.layout
-        hybrid_cls = ray.remote(HybridWorker).options(
-            num_cpus=layout.cpus_per_actor,
-            num_gpus=layout.engine_gpus + layout.learner_gpus,
-            **options,
-        )
         self.learners = [
-            hybrid_cls.remote(
+            ray.remote(HybridWorker)
+            .options(**slot.options)
+            .remote(
                 spec.learner.backend,
                 config,
                 layout.threads,
-                rank,
+                slot.rank,
                 layout.learners,
-                master,
                 spec.rollout.backend,
                 spec.rollout,
             )
-            for rank in range(layout.learners)
+            for slot in self.reservation.learners
         ]
         self.engines = self.learners
         self.weight_sync = make_sync("in_process")
 
-    def _start_groups(
-        self, ray: Any, model_path: str, config: Any, master: str, options: dict[str, Any]
-    ) -> None:
+    def _start_groups(self, ray: Any, model_path: str, config: Any) -> None:
         """A rollout group and a learner group; weights travel through the object store."""
         from eureka_trainer.driver.workers import LearnerWorker, RolloutWorker
 
         spec, layout = self.spec, self.layout
-        rollout_cls = ray.remote(RolloutWorker).options(
-            num_cpus=layout.cpus_per_actor, num_gpus=layout.engine_gpus, **options
-        )
-        learner_cls = ray.remote(LearnerWorker).options(
-            num_cpus=layout.cpus_per_actor, num_gpus=layout.learner_gpus, **options
-        )
         self.learners = [
-            learner_cls.remote(
-                spec.learner.backend, config, layout.threads, rank, layout.learners, master
-            )
-            for rank in range(layout.learners)
+            ray.remote(LearnerWorker)
+            .options(**slot.options)
+            .remote(spec.learner.backend, config, layout.threads, slot.rank, layout.learners)
+            for slot in self.reservation.learners
         ]
         self.engines = [
-            rollout_cls.remote(
+            ray.remote(RolloutWorker)
+            .options(**slot.options)
+            .remote(
                 spec.rollout.backend,
                 model_path,
                 spec.model.family,
@@ -167,27 +178,11 @@ class Topology:
                 spec.rollout,
                 layout.threads,
             )
-            for _ in range(layout.engines)
+            for slot in self.reservation.engines
         ]
         # split: a broadcast group (NCCL on GPUs); colocated vLLM: the object store (CUDA IPC
         # handles would fit here, not implemented).
         self.weight_sync = make_sync("object_store" if self.colocated else "broadcast")
-
-    def _placement(self, ray: Any) -> dict[str, Any]:
-        """Colocated: one placement group bundle per engine+rank pair (same node, same GPU)."""
-        if not self.colocated:
-            return {}
-        from ray.util.placement_group import placement_group
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-        layout = self.layout
-        bundle = {"CPU": 2 * layout.cpus_per_actor}
-        if layout.engine_gpus:
-            bundle["GPU"] = layout.engine_gpus + layout.learner_gpus
-        group = placement_group([bundle] * max(layout.engines, layout.learners), strategy="PACK")
-        self.placement_group = group  # before waiting: `shutdown` removes it if the wait fails
-        ray.get(group.ready())
-        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(placement_group=group)}
 
     # -- work --------------------------------------------------------------------------------------
     def generate(
@@ -255,10 +250,11 @@ class Topology:
 
         for actor in self.actors():
             ray.kill(actor)
-        group = getattr(self, "placement_group", None)
-        if group is not None:  # else its reserved CPUs/GPUs block the next run in this Ray
-            self.placement_group = None
-            ray.util.remove_placement_group(group)
+        # Else the reserved CPUs/GPUs block the next run in this Ray (and nobody else can release
+        # them when __init__ fails: the caller never gets this object).
+        reservation = getattr(self, "reservation", None)
+        if reservation is not None:
+            reservation.release()
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:

@@ -61,6 +61,19 @@ class EngineHost:
         self.engine.wake_up()
 
 
+def actor_placement() -> dict[str, Any]:
+    """Where the calling Ray actor runs (what `eureka run --plan` and the run's log show)."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return {
+        "node": context.get_node_id(),
+        "ip": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]
+        "gpus": [str(g) for g in ray.get_gpu_ids()],
+        "visibleDevices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
 class RolloutWorker(EngineHost):
     """Hosts one `RolloutEngine`."""
 
@@ -78,6 +91,10 @@ class RolloutWorker(EngineHost):
         """Answers once the constructor has finished (the driver waits for every actor)."""
         return True
 
+    def placement(self) -> dict[str, Any]:
+        """Where this actor runs (see `actor_placement`)."""
+        return actor_placement()
+
     def join_broadcast(self, address: str, rank: int, size: int, layouts: list[Any]) -> None:
         """Become rank `rank` of the weight broadcast group (see `eureka_trainer.broadcast`)."""
         from eureka_trainer.broadcast import join_group
@@ -93,13 +110,16 @@ class RolloutWorker(EngineHost):
 
 
 def _learner_rank(backend: str, config: Any, rank: int, world: int, master: str) -> Any:
-    """Build a learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
+    """Build a learner rank; ranks of a group meet through torch.distributed (gloo/NCCL) at
+    `master` ("host:port", hosted by rank 0: see `LearnerWorker.rendezvous_address`)."""
     if backend == "deepspeed" or world > 1:
-        host, _, port = (master or "127.0.0.1:29511").partition(":")
+        host, _, port = master.partition(":")
+        if not host or not port:
+            raise ValueError(f"learner rank {rank}: no rendezvous address ({master!r})")
         os.environ.update(
             {
                 "RANK": str(rank),
-                "LOCAL_RANK": "0",
+                "LOCAL_RANK": "0",  # each rank sees only its own GPU (Ray sets the devices)
                 "WORLD_SIZE": str(world),
                 "MASTER_ADDR": host,
                 "MASTER_PORT": port,
@@ -111,24 +131,33 @@ def _learner_rank(backend: str, config: Any, rank: int, world: int, master: str)
 
 
 class LearnerWorker:
-    """Hosts one learner rank; ranks of a group meet through torch.distributed (gloo/NCCL)."""
+    """Hosts one learner rank; ranks of a group meet through torch.distributed (gloo/NCCL).
 
-    def __init__(
-        self,
-        backend: str,
-        config: Any,
-        threads: int,
-        rank: int = 0,
-        world: int = 1,
-        master: str = "",
-    ) -> None:
+    Built in two calls: the constructor only prepares the process, so that the driver can ask
+    rank 0 where it will host the rendezvous (`rendezvous_address`: rank 0's own node, which
+    in a cluster is a worker pod, never the driver's head pod) before every rank `start`s."""
+
+    def __init__(self, backend: str, config: Any, threads: int, rank: int = 0, world: int = 1):
         _prepare_process(threads)
-        self.rank = rank
-        self.learner = _learner_rank(backend, config, rank, world, master)
+        self.backend, self.config, self.rank, self.world = backend, config, rank, world
+
+    def rendezvous_address(self) -> str:
+        """`host:port` on this actor's node with a port free now (rank 0 hosts the store)."""
+        from eureka_trainer.broadcast import free_address
+
+        return free_address()
+
+    def start(self, master: str) -> None:
+        """Build the learner rank; every rank's `start` runs together (they meet at `master`)."""
+        self.learner = _learner_rank(self.backend, self.config, self.rank, self.world, master)
 
     def ready(self) -> bool:
         """Answers once the constructor has finished (the driver waits for every actor)."""
         return True
+
+    def placement(self) -> dict[str, Any]:
+        """Where this actor runs: node id and IP, Ray's GPU ids, the CUDA devices it sees."""
+        return actor_placement()
 
     def logprobs(
         self, samples: Sequence[TrainSample], reference: bool = False
@@ -189,22 +218,26 @@ class HybridWorker(LearnerWorker, EngineHost):
         threads: int,
         rank: int,
         world: int,
-        master: str,
         rollout_backend: str,
         rollout: Any,
     ) -> None:
-        super().__init__(backend, config, threads, rank, world, master)
+        super().__init__(backend, config, threads, rank, world)
+        self.rollout_backend, self.rollout = rollout_backend, rollout
+
+    def start(self, master: str) -> None:
+        super().start(master)
         from eureka_trainer.rollout import build_rollout_engine
 
+        config = self.config
         # The learner's module when it holds the full weights in place, else None (a copy).
         self.shared = self.learner.full_module()
         self.engine = build_rollout_engine(
-            rollout_backend,
+            self.rollout_backend,
             config.model_path,
             config.family,
             load_tokenizer(config.model_path),
             dtype=config.dtype,
-            rollout=rollout,
+            rollout=self.rollout,
             module=self.shared,
         )
 

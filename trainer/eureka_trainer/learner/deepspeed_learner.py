@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from eureka_trainer.backends import WeightBucket, bucketize
+from eureka_trainer.learner.device import guard_inputs
 from eureka_trainer.learner.torch_learner import LearnerConfig, TorchLearner, lr_factor
 
 OFFLOAD_TARGETS: dict[str, tuple[bool, bool]] = {
@@ -83,6 +84,13 @@ class DeepSpeedLearner(TorchLearner):
                 ),
             ),
         )
+        # DeepSpeed computes on its accelerator's device for LOCAL_RANK (cuda:0 in a Ray actor
+        # with one GPU, the CPU without): the batches and the reference model go there too.
+        if torch.device(self.engine.device) != self.device:
+            self.device = torch.device(self.engine.device)
+            guard_inputs(self.model, self.device)
+            if self.reference is not None:
+                self.reference = self._on_device(self.reference)
 
     def _backward(self, loss: torch.Tensor) -> None:
         # The caller's micro losses are already normalised by the whole batch (they sum to it).

@@ -75,13 +75,16 @@ def check_image_tokens(input_ids: torch.Tensor, mm: Mapping[str, Any], config: A
 
 @dataclass
 class PackedBatch:
-    """Right-padded prompt+response rows. `inputs`: model kwargs; `starts` [B] first response
-    position; `lengths` [B] response lengths; `width` T = the longest response."""
+    """Right-padded prompt+response rows, every tensor on the model's device. `inputs`: model
+    kwargs; `starts` [B] first response position; `lengths` [B] response lengths; `width`
+    T = the longest response; `first` = the first position whose logits score a response
+    token (plain ints, so that using them never waits for the device)."""
 
     inputs: dict[str, Any]
     starts: torch.Tensor
     lengths: torch.Tensor
     width: int
+    first: int = 0
 
 
 TOKEN_ALIGNED = frozenset({"mm_token_type_ids"})
@@ -100,24 +103,33 @@ def pack(
     mm_list: Sequence[Mapping[str, Any]],
     pad_id: int,
     config: Any,
+    device: torch.device | str = "cpu",
 ) -> PackedBatch:
-    """Build the right-padded batch of `prompt + response` rows ([B, L]) with its mm inputs."""
+    """Build the right-padded batch of `prompt + response` rows ([B, L]) with its mm inputs,
+    on `device` (the model's: nothing moves a batch later)."""
     rows = [list(p) + list(r) for p, r in zip(prompts, responses, strict=True)]
     length = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        attention[i, : len(row)] = 1
-    inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
+    input_ids = torch.tensor([row + [pad_id] * (length - len(row)) for row in rows])
+    attention = torch.tensor([[1] * len(row) + [0] * (length - len(row)) for row in rows])
     mm = concat_mm(mm_list)
     if mm:
-        check_image_tokens(input_ids, mm, config)
-        inputs.update(mm)
-        inputs["mm_token_type_ids"] = mm_token_types(input_ids, config)
-    starts = torch.tensor([len(p) for p in prompts])
-    lengths = torch.tensor([len(r) for r in responses])
-    return PackedBatch(inputs, starts, lengths, int(lengths.max()) if len(rows) else 0)
+        check_image_tokens(input_ids, mm, config)  # on the host, before the copy
+    inputs: dict[str, Any] = {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention.to(device),
+        **{k: v.to(device) for k, v in mm.items()},
+    }
+    if mm:
+        inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], config)
+    starts = [len(p) for p in prompts]
+    lengths = [len(r) for r in responses]
+    return PackedBatch(
+        inputs,
+        torch.tensor(starts, device=device),
+        torch.tensor(lengths, device=device),
+        max(lengths) if rows else 0,
+        max(0, min(starts) - 1) if rows else 0,
+    )
 
 
 def mm_token_types(input_ids: torch.Tensor, config: Any) -> torch.Tensor:
@@ -146,17 +158,17 @@ def response_logprobs(
     the first position that scores a response token on (`logits_to_keep`): the prompt's
     positions would cost the output layer's forward and backward for nothing.
     """
-    length = batch.inputs["input_ids"].shape[1]
-    first = max(0, int(batch.starts.min()) - 1) if len(batch.starts) else 0
+    ids = batch.inputs["input_ids"]
+    length, first, device = ids.shape[1], batch.first, ids.device
     kept = model(
-        **batch.inputs, use_cache=False, logits_to_keep=torch.arange(first, length)
+        **batch.inputs, use_cache=False, logits_to_keep=torch.arange(first, length, device=device)
     ).logits  # [B, L - first, V]
-    steps = torch.arange(batch.width)
+    steps = torch.arange(batch.width, device=device)
     mask = steps[None, :] < batch.lengths[:, None]  # [B, T]
     positions = (batch.starts[:, None] + steps[None, :] - 1).clamp(max=length - 1)  # [B, T]
     picked = torch.gather(kept, 1, (positions - first)[..., None].expand(-1, -1, kept.shape[-1]))
     logp = masked_log_softmax(picked, suppressed, temperature)  # [B, T, V]
-    targets = batch.inputs["input_ids"].gather(1, (positions + 1).clamp(max=length - 1))
+    targets = ids.gather(1, (positions + 1).clamp(max=length - 1))
     token_logp = logp.gather(-1, targets[..., None]).squeeze(-1)
     probs = logp.exp()
     entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
@@ -165,5 +177,6 @@ def response_logprobs(
 
 
 def to_lists(values: torch.Tensor, mask: torch.Tensor) -> list[list[float]]:
-    """Rows of a [B, T] tensor cut to their mask, as python lists."""
-    return [row[m].tolist() for row, m in zip(values.detach(), mask.bool(), strict=True)]
+    """Rows of a [B, T] tensor cut to their mask, as python lists (one copy to the host)."""
+    rows, keep = values.detach().cpu(), mask.bool().cpu()
+    return [row[m].tolist() for row, m in zip(rows, keep, strict=True)]

@@ -70,10 +70,11 @@ def find_duplicates(items: Sequence[torch.Tensor]) -> Duplicates:
 
 def block_rows(sizes: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
     """Row indices of blocks `picks` [M] of a tensor cut in contiguous blocks of `sizes` [B]
-    rows, concatenated: [sum(sizes[picks])]."""
+    rows, concatenated: [sum(sizes[picks])], on the device of `sizes`."""
+    picks = picks.to(sizes.device)
     starts = torch.cumsum(sizes, 0) - sizes
     lengths = sizes[picks]
-    offsets = torch.arange(int(lengths.sum())) - torch.repeat_interleave(
+    offsets = torch.arange(int(lengths.sum()), device=sizes.device) - torch.repeat_interleave(
         torch.cumsum(lengths, 0) - lengths, lengths
     )
     return torch.repeat_interleave(starts[picks], lengths) + offsets
@@ -95,7 +96,7 @@ def shared_vision_forward(original: Callable[..., Any], merge: int) -> Callable[
         )
         if not copies.has_copies:
             return original(hidden_states, grid_thw, **kwargs)
-        picks = torch.tensor(copies.unique)
+        picks = torch.tensor(copies.unique, device=grid_thw.device)
         out = original(hidden_states[block_rows(patches, picks)], grid_thw[picks], **kwargs)
         # Back to one block per image: the u-th unique block for every copy of it.
         unique_patches = patches[picks]
@@ -138,10 +139,11 @@ def shared_rope_index(original: Callable[..., Any]) -> Callable[..., Any]:
         copies = find_duplicates(keys)
         if not copies.has_copies:
             return original(input_ids, *args, **kwargs)
-        picks = torch.tensor(copies.unique)
+        picks = torch.tensor(copies.unique, device=input_ids.device)
+        inverse = copies.inverse.to(input_ids.device)
         sub = {**kwargs, **{k: v[picks] for k, v in zip(ROW_ALIGNED, aligned, strict=True)}}
         positions, deltas = original(input_ids[picks], **sub)
-        return positions[:, copies.inverse], deltas[copies.inverse]
+        return positions[:, inverse], deltas[inverse]
 
     return get_rope_index
 

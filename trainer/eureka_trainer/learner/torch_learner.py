@@ -18,6 +18,7 @@ import torch
 
 from eureka_trainer.algos import policy_loss
 from eureka_trainer.backends import TrainSample, WeightBucket, bucketize
+from eureka_trainer.learner.device import guard_inputs, resolve_device
 from eureka_trainer.learner.modeling import (
     load_policy,
     pack,
@@ -78,6 +79,8 @@ class LearnerConfig:
     seed: int = 0
     zero_stage: int = 0
     offload: str = "none"
+    device: str = "auto"
+    """`auto`: the actor's GPU when Ray gave it one, else the CPU (see `learner.device`)."""
 
 
 def freeze(model: Any, prefixes: Sequence[str]) -> int:
@@ -107,19 +110,26 @@ class TorchLearner:
     def __init__(self, config: LearnerConfig) -> None:
         self.config = config
         torch.manual_seed(config.seed)
-        self.model = load_policy(config.model_path, config.family, config.dtype)
+        # Every model and every batch of this rank on one device (guarded at each forward).
+        self.device = resolve_device(config.device)
+        self.model = self._on_device(load_policy(config.model_path, config.family, config.dtype))
         freeze(self.model, config.frozen_prefixes)
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.suppressed = vision_token_ids(self.model.config)
         self.reference = (
-            load_policy(config.model_path, config.family, config.dtype)
+            self._on_device(load_policy(config.model_path, config.family, config.dtype))
             if config.kl_coef > 0
             else None
         )
         self.optimizer_steps = 0
         self._build_optimizer()
         self.rng = random.Random(config.seed)
+
+    def _on_device(self, model: Any) -> Any:
+        model = model.to(self.device)
+        guard_inputs(model, self.device)
+        return model
 
     # -- optimiser -------------------------------------------------------------------------------
     def _trainable(self) -> list[torch.nn.Parameter]:
@@ -221,11 +231,11 @@ class TorchLearner:
         )
         ref = None
         if c.kl_in_loss and c.kl_coef > 0:
-            ref = _padded([s.ref_logprobs or [] for s in chunk], batch.width)
+            ref = _padded([s.ref_logprobs or [] for s in chunk], batch.width, self.device)
         return policy_loss(
             logp,
-            _padded([s.old_logprobs for s in chunk], batch.width),
-            _padded([s.advantages for s in chunk], batch.width),
+            _padded([s.old_logprobs for s in chunk], batch.width, self.device),
+            _padded([s.advantages for s in chunk], batch.width, self.device),
             mask,
             clip_low=c.clip_low,
             clip_high=c.clip_high,
@@ -246,6 +256,7 @@ class TorchLearner:
             [s.mm_inputs for s in chunk],
             self.config.pad_id,
             self.model.config,
+            self.device,
         )
 
     def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
@@ -311,12 +322,12 @@ def _chunks(items: list[TrainSample], size: int) -> list[list[TrainSample]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _padded(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
-    """[B, width] float32 tensor of the rows, zero-padded on the right."""
-    out = torch.zeros((len(rows), width), dtype=torch.float32)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row[:width], dtype=torch.float32)
-    return out
+def _padded(
+    rows: Sequence[Sequence[float]], width: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """[B, width] float32 tensor of the rows, zero-padded on the right, on `device`."""
+    padded = [list(row[:width]) + [0.0] * (width - len(row[:width])) for row in rows]
+    return torch.tensor(padded, dtype=torch.float32).reshape(len(rows), width).to(device)
 
 
 def _batch_normalizer(batch: Sequence[TrainSample], aggregation: str) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, WeightBucket
+from eureka_trainer.learner.device import guard_inputs, resolve_device
 from eureka_trainer.learner.modeling import (
     concat_mm,
     load_policy,
@@ -25,7 +26,10 @@ from eureka_trainer.learner.modeling import (
 
 class HFRolloutEngine:
     """`RolloutEngine` over a transformers model loaded from a local folder, or over `module`
-    (a learner's model in the same process: sampling then always uses its current weights)."""
+    (a learner's model in the same process: sampling then always uses its current weights).
+
+    Computes on `device` (`auto`: the actor's GPU, else the CPU); a shared module stays where
+    its learner put it."""
 
     shares_module = True
 
@@ -38,8 +42,15 @@ class HFRolloutEngine:
         dtype: str = "float32",
         rollout: Any = None,
         module: Any = None,
+        device: str = "auto",
     ) -> None:
-        self.model = module if module is not None else load_policy(model_path, family, dtype)
+        if module is not None:
+            self.model = module
+            self.device = next(module.parameters()).device
+        else:
+            self.device = resolve_device(device)
+            self.model = load_policy(model_path, family, dtype).to(self.device)
+        guard_inputs(self.model, self.device)
         self.tokenizer = tokenizer
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(
@@ -76,21 +87,26 @@ class HFRolloutEngine:
         logits = torch.stack(out.logits, dim=1)  # [B*n, T, V]
         logp = masked_log_softmax(logits, self.suppressed, sampling.temperature or 1.0)
         token_logp = logp.gather(-1, new[..., None]).squeeze(-1)
+        new, token_logp = new.cpu(), token_logp.cpu()  # one copy to the host, then lists
         flat = [self._completion(row, lp) for row, lp in zip(new, token_logp, strict=True)]
         return [flat[i * sampling.n : (i + 1) * sampling.n] for i in range(len(requests))]
 
     def _left_padded(self, requests: Sequence[GenerationRequest]) -> dict[str, Any]:
+        """The requests as one left-padded batch on the model's device."""
         width = max(len(r.prompt_ids) for r in requests)
-        ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(requests):
-            ids[i, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
-            mask[i, width - len(r.prompt_ids) :] = 1
-        inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        pads = [width - len(r.prompt_ids) for r in requests]
+        ids = torch.tensor(
+            [[self.pad_id] * p + list(r.prompt_ids) for p, r in zip(pads, requests, strict=True)]
+        )
+        mask = torch.tensor([[0] * p + [1] * (width - p) for p in pads])
+        inputs: dict[str, Any] = {
+            "input_ids": ids.to(self.device),
+            "attention_mask": mask.to(self.device),
+        }
         mm = concat_mm([r.mm_inputs for r in requests])
         if mm:
-            inputs.update(mm)
-            inputs["mm_token_type_ids"] = mm_token_types(ids, self.model.config)
+            inputs.update({k: v.to(self.device) for k, v in mm.items()})
+            inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], self.model.config)
         return inputs
 
     def _completion(self, row: torch.Tensor, logprobs: torch.Tensor) -> Completion:
