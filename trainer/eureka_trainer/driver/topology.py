@@ -20,7 +20,7 @@ from typing import Any
 
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config import RLJobSpec
-from eureka_trainer.sync import make_sync
+from eureka_trainer.sync import choose_method, make_sync
 
 
 @dataclass(frozen=True)
@@ -160,12 +160,20 @@ class Topology:
                 spec.model.dtype,
                 spec.rollout,
                 layout.threads,
+                (spec.data.min_pixels, spec.data.max_pixels),  # vLLM resizes images itself
             )
             for _ in range(layout.engines)
         ]
-        # split: a broadcast group (NCCL on GPUs); colocated vLLM: the object store (CUDA IPC
-        # handles would fit here, not implemented).
-        self.weight_sync = make_sync("object_store" if self.colocated else "broadcast")
+        # split: a broadcast group (NCCL on GPUs); colocated: CUDA IPC (vLLM on GPUs) or the
+        # object store.
+        self.weight_sync = make_sync(
+            choose_method(
+                hybrid=False,
+                colocated=self.colocated,
+                gpus=layout.engine_gpus > 0,
+                rollout_backend=spec.rollout.backend,
+            )
+        )
 
     def _placement(self, ray: Any) -> dict[str, Any]:
         """Colocated: one placement group bundle per engine+rank pair (same node, same GPU)."""

@@ -65,13 +65,21 @@ class RolloutWorker(EngineHost):
     """Hosts one `RolloutEngine`."""
 
     def __init__(
-        self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
+        self,
+        backend: str,
+        model_path: str,
+        family: str,
+        dtype: str,
+        rollout: Any,
+        threads: int,
+        pixels: tuple[int, int] | None = None,
     ) -> None:
         _prepare_process(threads)
         from eureka_trainer.rollout import build_rollout_engine
 
+        tokenizer = load_tokenizer(model_path)
         self.engine = build_rollout_engine(
-            backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
+            backend, model_path, family, tokenizer, dtype=dtype, rollout=rollout, pixels=pixels
         )
 
     def ready(self) -> bool:
@@ -79,14 +87,14 @@ class RolloutWorker(EngineHost):
         return True
 
     def join_broadcast(self, address: str, rank: int, size: int, layouts: list[Any]) -> None:
-        """Become rank `rank` of the weight broadcast group (see `eureka_trainer.broadcast`)."""
-        from eureka_trainer.broadcast import join_group
+        """Become rank `rank` of the weight broadcast group (see `sync.broadcast`)."""
+        from eureka_trainer.sync.broadcast import join_group
 
         self.broadcast = (join_group(address, rank, size), layouts)
 
     def receive_weights(self) -> tuple[int, int]:
         """Receive the learner's weights over the broadcast group and load them."""
-        from eureka_trainer.broadcast import receive_buckets
+        from eureka_trainer.sync.broadcast import receive_buckets
 
         group, layouts = self.broadcast
         return self.load_weights(receive_buckets(group, layouts))
@@ -143,30 +151,42 @@ class LearnerWorker:
 
     def broadcast_address(self) -> str:
         """Where this rank would host the broadcast group's store."""
-        from eureka_trainer.broadcast import free_address
+        from eureka_trainer.sync.broadcast import free_address
 
         return free_address()
 
     def weight_layouts(self, bucket_bytes: int) -> list[Any]:
         """The byte layout of the weight buckets (every rank calls it: ZeRO-3 gathers)."""
-        from eureka_trainer.broadcast import layouts_of
+        from eureka_trainer.sync.broadcast import layouts_of
 
         return layouts_of(self.learner.state_items(), bucket_bytes)
 
     def join_broadcast(self, address: str, size: int) -> None:
         """Rank 0 of the learners becomes rank 0 (the sender) of the broadcast group."""
-        from eureka_trainer.broadcast import join_group
+        from eureka_trainer.sync.broadcast import join_group
 
         self.broadcast_group = join_group(address, 0, size)
 
     def broadcast_weights(self, bucket_bytes: int) -> tuple[int, int]:
         """Every rank gathers (ZeRO-3); rank 0 sends. (buckets, bytes) sent by this rank."""
-        from eureka_trainer.broadcast import send_buckets
+        from eureka_trainer.sync.broadcast import send_buckets
 
         named = self.learner.state_items()
         if self.rank != 0:
             return 0, 0
         return send_buckets(self.broadcast_group, named, bucket_bytes)
+
+    def export_ipc(self, bucket_bytes: int) -> list[Any]:
+        """CUDA IPC handles of the full weights on this rank's GPU (see `sync.cuda_ipc`);
+        every rank calls it (ZeRO-3 gathers). The buffers live until `release_ipc`."""
+        from eureka_trainer.sync.cuda_ipc import IpcExporter
+
+        self.ipc = getattr(self, "ipc", None) or IpcExporter()
+        return self.ipc.export(self.learner.state_items(), bucket_bytes)
+
+    def release_ipc(self) -> None:
+        if getattr(self, "ipc", None) is not None:
+            self.ipc.release()
 
     def save(self, path: str) -> None:
         self.learner.save(path)

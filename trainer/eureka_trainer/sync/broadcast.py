@@ -1,4 +1,5 @@
-"""Weight broadcast over a torch.distributed group of its own: learner rank 0 -> every engine.
+"""`broadcast` (split placement): learner rank 0 -> every engine over a torch.distributed group
+of their own (`BroadcastSync`), and the group's parts.
 
 The group joins learner rank 0 (rank 0) and the rollout engines (ranks 1..E), apart from the
 learners' own training group: gloo on CPUs, NCCL on GPUs (the same calls). Each bucket
@@ -12,6 +13,7 @@ split-placement driver test (gloo, local Ray).
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 
 from eureka_trainer.backends import WeightBucket, bucketize
+from eureka_trainer.sync.base import DEFAULT_BUCKET_BYTES, sync_metrics
 
 GROUP_TIMEOUT = datetime.timedelta(minutes=10)
 """How long a rank waits for the others (a dead peer fails the sync after this, never hangs)."""
@@ -134,3 +137,42 @@ def free_address() -> str:
         sock.bind(("", 0))
         port = int(sock.getsockname()[1])
     return f"{ray.util.get_node_ip_address()}:{port}"  # type: ignore[no-untyped-call]
+
+
+class BroadcastSync:
+    """Learner rank 0 broadcasts bucket by bucket to every engine over a group of their own
+    (gloo on CPUs, NCCL on GPUs; the functions above), formed at the first push."""
+
+    def __init__(self, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+        self.bucket_bytes = bucket_bytes
+        self.joined = False
+
+    def join(self, learners: Sequence[Any], engines: Sequence[Any]) -> None:
+        import ray
+
+        # Every learner rank takes part (ZeRO-3 gathers); rank 0's layout is the one sent.
+        layouts = ray.get([lr.weight_layouts.remote(self.bucket_bytes) for lr in learners])[0]
+        address = ray.get(learners[0].broadcast_address.remote())
+        size = 1 + len(engines)
+        # Joining blocks until every member has joined: all calls are in flight together.
+        ray.get(
+            [learners[0].join_broadcast.remote(address, size)]
+            + [
+                e.join_broadcast.remote(address, i + 1, size, layouts)
+                for i, e in enumerate(engines)
+            ]
+        )
+        self.joined = True
+
+    def push(self, learners: Sequence[Any], engines: Sequence[Any]) -> dict[str, float]:
+        import ray
+
+        start = time.perf_counter()
+        if not self.joined:
+            self.join(learners, engines)
+        sending = [lr.broadcast_weights.remote(self.bucket_bytes) for lr in learners]
+        loaded = ray.get([e.receive_weights.remote() for e in engines])
+        buckets, nbytes = ray.get(sending)[0]
+        if loaded and loaded[0][1] != nbytes:
+            raise RuntimeError(f"weight broadcast: {nbytes} bytes sent, {loaded[0][1]} loaded")
+        return sync_metrics(start, buckets, nbytes)
