@@ -152,7 +152,9 @@ def test_images_over_max_pixels_are_resized_as_the_driver_resizes_them(
     under maxPixels = 56*56 gives 4 image tokens on both sides, not vLLM's default 64."""
     from eureka_trainer.data.records import family_rules
     from eureka_trainer.rollout.vllm_engine import VLLMRolloutEngine
-    from tests.vllm.conftest import ENGINE_KWARGS
+    from tests.vllm.conftest import ENGINE_KWARGS, require_vllm
+
+    require_vllm()
 
     folder, _, processor = vl_model
     bounds = (28 * 28, 56 * 56)

@@ -13,6 +13,7 @@ cluster the pools of `resources` decide (engines = GPUs / tensorParallelSize, le
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from typing import Any
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config import RLJobSpec
 from eureka_trainer.sync import choose_method, make_sync
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Topology:
         # A hybrid's `hf` engine is the learner's own module: sleeping would free nothing.
         self.sleeps = self.colocated and spec.rollout.sleep_mode and not layout.hybrid
         self.asleep = False
+        self.released = False  # learners handed their GPU memory back (`driver.colocation`)
+        self.offload = spec.learner.offload != "none"
         self.learners: list[Any] = []
         self.engines: list[Any] = []
         options = self._placement(ray)
@@ -146,12 +151,6 @@ class Topology:
         learner_cls = ray.remote(LearnerWorker).options(
             num_cpus=layout.cpus_per_actor, num_gpus=layout.learner_gpus, **options
         )
-        self.learners = [
-            learner_cls.remote(
-                spec.learner.backend, config, layout.threads, rank, layout.learners, master
-            )
-            for rank in range(layout.learners)
-        ]
         self.engines = [
             rollout_cls.remote(
                 spec.rollout.backend,
@@ -163,6 +162,16 @@ class Topology:
                 (spec.data.min_pixels, spec.data.max_pixels),  # vLLM resizes images itself
             )
             for _ in range(layout.engines)
+        ]
+        if self.colocated:  # vLLM sizes its KV cache from the free memory it finds: it starts
+            # (and sleeps) before any learner allocates on its GPU (`driver.colocation`).
+            ray.get([engine.ready.remote() for engine in self.engines])
+            self._sleep_engines()
+        self.learners = [
+            learner_cls.remote(
+                spec.learner.backend, config, layout.threads, rank, layout.learners, master
+            )
+            for rank in range(layout.learners)
         ]
         # split: a broadcast group (NCCL on GPUs); colocated: CUDA IPC (vLLM on GPUs) or the
         # object store.
@@ -199,6 +208,7 @@ class Topology:
         import ray
 
         if self.asleep:
+            self._release_learners()
             ray.get([e.wake_up.remote() for e in self.engines])
             self.asleep = False
         shares = _split(list(requests), len(self.engines))
@@ -224,16 +234,35 @@ class Topology:
         """Each rank trains on its share; metrics are averaged over ranks."""
         import ray
 
-        if self.sleeps and not self.asleep:
-            ray.get([e.sleep.remote() for e in self.engines])
-            self.asleep = True
+        self._sleep_engines()
+        if self.released:
+            ray.get([lr.restore_memory.remote() for lr in self.learners])
+            self.released = False
         shares = _split(list(samples), len(self.learners))
         parts = ray.get([lr.update.remote(s) for lr, s in zip(self.learners, shares, strict=True)])
         keys = parts[0].keys()
         return {k: sum(p[k] for p in parts) / len(parts) for k in keys}
 
     def sync(self) -> dict[str, float]:
+        if self.asleep:  # the engines' weights wake inside the sync
+            self._release_learners()
         return self.weight_sync.push(self.learners, self.engines)
+
+    # -- colocated memory (the order is `driver.colocation`'s) ------------------------------------
+    def _sleep_engines(self) -> None:
+        import ray
+
+        if self.sleeps and not self.asleep:
+            ray.get([e.sleep.remote() for e in self.engines])
+            self.asleep = True
+
+    def _release_learners(self) -> None:
+        import ray
+
+        if self.sleeps and not self.released:
+            figures = ray.get([lr.release_memory.remote(self.offload) for lr in self.learners])
+            log.info("learners released their GPU memory before vLLM wakes: %s", figures[0])
+            self.released = True
 
     def save(self, path: str) -> None:
         import ray

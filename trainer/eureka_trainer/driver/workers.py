@@ -86,14 +86,25 @@ class RolloutWorker(EngineHost):
         """Answers once the constructor has finished (the driver waits for every actor)."""
         return True
 
+    def broadcast_members(self) -> int:
+        """Members this actor adds to the broadcast group (a vLLM engine: one per worker)."""
+        return int(getattr(self.engine, "broadcast_members", lambda: 1)())
+
     def join_broadcast(self, address: str, rank: int, size: int, layouts: list[Any]) -> None:
-        """Become rank `rank` of the weight broadcast group (see `sync.broadcast`)."""
+        """Become rank `rank` of the weight broadcast group (see `sync.broadcast`); an engine
+        that receives in its own workers (vLLM) joins there instead."""
+        if hasattr(self.engine, "join_broadcast"):
+            self.engine.join_broadcast(address, rank, size, layouts)
+            self.broadcast = None
+            return
         from eureka_trainer.sync.broadcast import join_group
 
         self.broadcast = (join_group(address, rank, size), layouts)
 
     def receive_weights(self) -> tuple[int, int]:
         """Receive the learner's weights over the broadcast group and load them."""
+        if self.broadcast is None:
+            return self.engine.receive_weights()  # type: ignore[no-any-return]
         from eureka_trainer.sync.broadcast import receive_buckets
 
         group, layouts = self.broadcast
@@ -175,6 +186,17 @@ class LearnerWorker:
         if self.rank != 0:
             return 0, 0
         return send_buckets(self.broadcast_group, named, bucket_bytes)
+
+    def release_memory(self, offload_optimizer: bool) -> dict[str, float]:
+        """Before a colocated engine wakes (see `driver.colocation`); memory figures."""
+        from eureka_trainer.driver.colocation import release
+
+        return release(self.learner, offload_optimizer)
+
+    def restore_memory(self) -> None:
+        from eureka_trainer.driver.colocation import restore
+
+        restore(self.learner)
 
     def export_ipc(self, bucket_bytes: int) -> list[Any]:
         """CUDA IPC handles of the full weights on this rank's GPU (see `sync.cuda_ipc`);

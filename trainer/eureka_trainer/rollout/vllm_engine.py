@@ -367,9 +367,18 @@ class VLLMRolloutEngine:
         """Replace the named tensors (HF `state_dict()` names, whole vLLM layers at a time);
         the next `generate` uses them. Raises `IncompleteWeightUpdate` before touching the
         model when a layer would be partially updated."""
-        missing = incomplete_layers(
-            (n for b in buckets for n in b.names), self.checkpoint, self.packed
-        )
+
+        def send() -> None:
+            for bucket in buckets:
+                method, payload = self._payload(bucket)
+                self.llm.collective_rpc(method, args=(payload,))
+
+        self._update([n for b in buckets for n in b.names], send)
+
+    def _update(self, names: Sequence[str], send: Callable[[], Any]) -> None:
+        """One weight update: checked, weights awake, `send()` between begin and finish, then
+        the caches computed with the old weights dropped."""
+        missing = incomplete_layers(names, self.checkpoint, self.packed)
         if missing:
             detail = "; ".join(f"{layer}: missing {', '.join(m)}" for layer, m in missing.items())
             raise IncompleteWeightUpdate(f"weight update splits vLLM layers: {detail}")
@@ -379,15 +388,39 @@ class VLLMRolloutEngine:
         self.weights_awake = True
         self.llm.collective_rpc("eureka_begin_update")
         try:
-            for bucket in buckets:
-                method, payload = self._payload(bucket)
-                self.llm.collective_rpc(method, args=(payload,))
+            send()
         finally:
             self.llm.collective_rpc("eureka_finish_update")
         # KV blocks and vision embeddings computed with the old weights must not be reused.
         self.llm.reset_prefix_cache()
         self.llm.llm_engine.reset_encoder_cache()
         self.timings["load_weights_s"] = time.perf_counter() - start
+
+    # -- the split placement's broadcast group, received inside vLLM's workers
+
+    def broadcast_members(self) -> int:
+        """Members of the weight broadcast group this engine adds: one per vLLM worker."""
+        return int(self.llm.llm_engine.vllm_config.parallel_config.world_size)
+
+    def join_broadcast(self, address: str, first_rank: int, size: int, layouts: Any) -> None:
+        """Each vLLM worker joins the group (`sync.broadcast`) as `first_rank` + its rank."""
+        from eureka_trainer.sync.broadcast import layout_to_plain
+
+        self.broadcast_layouts = list(layouts)
+        plain = [layout_to_plain(layout) for layout in self.broadcast_layouts]
+        self.llm.collective_rpc("eureka_join_broadcast", args=(address, first_rank, size, plain))
+
+    def receive_weights(self) -> tuple[int, int]:
+        """Every worker receives the buckets from learner rank 0 on its own device and loads
+        them (nothing passes through this process); (buckets, bytes) loaded."""
+        layouts = self.broadcast_layouts
+        received: list[Any] = []
+
+        def send() -> None:
+            received.extend(self.llm.collective_rpc("eureka_receive_broadcast"))
+
+        self._update([n for layout in layouts for n in layout.names], send)
+        return int(received[0][0]), int(received[0][1])
 
     def _payload(self, bucket: Any) -> tuple[str, Any]:
         """The worker method and argument that load one bucket: CUDA IPC handles (opened in

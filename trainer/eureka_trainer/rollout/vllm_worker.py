@@ -19,10 +19,12 @@ Colocated on GPUs, `eureka_load_bucket_ipc(plain)` receives a bucket as CUDA IPC
 the same reload, so the weights never leave GPU memory and nothing is allocated outside vLLM's
 memory budget but the reload's own per-layer buffers. Needs a GPU (verified in `tests/gpu`).
 
-Split placement: the weights arrive over the broadcast group in the `RolloutWorker` actor
-(`sync.broadcast`) and reach the worker as tensors when the engine core runs in the actor's
-process (`inproc`), else as bytes. A receive inside vLLM's worker (joining the group there, as
-vLLM 0.32's NCCL weight-transfer engine does) is not implemented.
+Split placement: `eureka_join_broadcast(address, first_rank, size, layouts)` makes each
+worker a member (rank `first_rank` + its vLLM rank) of the broadcast group of
+`sync.broadcast` (NCCL on GPUs, gloo on CPUs), and `eureka_receive_broadcast()` receives every
+bucket from learner rank 0 straight into the worker's device and loads it: the weights never
+pass through the rollout actor or a serializer. Verified on the CPU build with gloo and the
+engine core in its own process (tests/vllm/test_broadcast_receive.py); NCCL needs a GPU.
 """
 
 from __future__ import annotations
@@ -82,6 +84,36 @@ class EurekaWorkerExtension:
         with set_current_vllm_config(self.vllm_config):
             self._eureka_model().load_weights(iter(zip(bucket.names, bucket.tensors, strict=True)))
         return len(bucket.names)
+
+    def eureka_join_broadcast(
+        self, address: str, first_rank: int, size: int, layouts: list[dict[str, Any]]
+    ) -> int:
+        """Join the weight broadcast group as rank `first_rank` + this worker's rank (blocks
+        until every member joined); the rank taken."""
+        from eureka_trainer.sync.broadcast import join_group, layout_from_plain
+
+        rank = first_rank + int(getattr(self, "rank", 0) or 0)
+        group = join_group(address, rank, size)
+        self._eureka_broadcast = (group, [layout_from_plain(plain) for plain in layouts])
+        return rank
+
+    def eureka_receive_broadcast(self) -> tuple[int, int]:
+        """Receive every bucket from rank 0 and load it, one bucket at a time (call between
+        `eureka_begin_update` and `eureka_finish_update`); (buckets, bytes) loaded."""
+        from vllm.config import set_current_vllm_config
+
+        from eureka_trainer.sync.broadcast import receive_bucket
+
+        group, layouts = self._eureka_broadcast
+        nbytes = 0
+        for layout in layouts:
+            bucket = receive_bucket(group, layout)
+            with set_current_vllm_config(self.vllm_config):
+                self._eureka_model().load_weights(
+                    iter(zip(bucket.names, bucket.tensors, strict=True))
+                )
+            nbytes += bucket.nbytes
+        return len(layouts), nbytes
 
     def eureka_finish_update(self) -> None:
         """Finish the reload (layers that got nothing keep their old tensors), refresh tied

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -119,12 +119,23 @@ def receive_buckets(group: Any, layouts: Sequence[BucketLayout]) -> list[WeightB
     """Ranks 1..E: receive every bucket of `layouts` (in order) from rank 0. All are kept
     until the engine loads them in one call: an engine may refuse an update that splits a
     fused layer (vLLM's q/k/v), which separate calls per bucket could do."""
-    buckets = []
-    for layout in layouts:
-        buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device_of(group))
-        group.broadcast(buffer, 0).wait()
-        buckets.append(unflatten(buffer, layout))
-    return buckets
+    return [receive_bucket(group, layout) for layout in layouts]
+
+
+def receive_bucket(group: Any, layout: BucketLayout) -> WeightBucket:
+    """Ranks 1..E: the next bucket (of `layout`) from rank 0, on the group's device."""
+    buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device_of(group))
+    group.broadcast(buffer, 0).wait()
+    return unflatten(buffer, layout)
+
+
+def layout_to_plain(layout: BucketLayout) -> dict[str, Any]:
+    """A layout as msgpack-able data (vLLM's RPC to a worker process carries no dataclasses)."""
+    return {**asdict(layout), "shapes": [list(shape) for shape in layout.shapes]}
+
+
+def layout_from_plain(plain: dict[str, Any]) -> BucketLayout:
+    return BucketLayout(**{**plain, "shapes": [tuple(shape) for shape in plain["shapes"]]})
 
 
 def free_address() -> str:
@@ -153,13 +164,17 @@ class BroadcastSync:
         # Every learner rank takes part (ZeRO-3 gathers); rank 0's layout is the one sent.
         layouts = ray.get([lr.weight_layouts.remote(self.bucket_bytes) for lr in learners])[0]
         address = ray.get(learners[0].broadcast_address.remote())
-        size = 1 + len(engines)
+        # An engine joins with one member per process that receives (a vLLM engine: each of
+        # its workers, ranks first..first+members-1); learner rank 0 is rank 0.
+        members = ray.get([e.broadcast_members.remote() for e in engines])
+        firsts = [1 + sum(members[:i]) for i in range(len(engines))]
+        size = 1 + sum(members)
         # Joining blocks until every member has joined: all calls are in flight together.
         ray.get(
             [learners[0].join_broadcast.remote(address, size)]
             + [
-                e.join_broadcast.remote(address, i + 1, size, layouts)
-                for i, e in enumerate(engines)
+                e.join_broadcast.remote(address, first, size, layouts)
+                for e, first in zip(engines, firsts, strict=True)
             ]
         )
         self.joined = True
