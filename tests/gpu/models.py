@@ -77,3 +77,29 @@ def learner_config(folder: Path, processor: Any, **overrides: Any) -> Any:
         "dtype": "bfloat16",
     }
     return LearnerConfig(**{**values, **overrides})
+
+
+def synthetic_samples(processor: Any, learner: Any, count: int = 8, length: int = 24) -> list[Any]:
+    """Responses of random text tokens (no vision ids), scored by the learner itself."""
+    from eureka_trainer.backends import TrainSample
+    from eureka_trainer.learner.modeling import vision_token_ids
+
+    rng = random.Random(0)
+    banned = set(vision_token_ids(learner.model.config))
+    vocab = [i for i in range(len(processor.tokenizer)) if i not in banned]
+    samples = []
+    for index in range(count):
+        req = shapes_request(processor, 1 + index % 4, seed=index)
+        response = [rng.choice(vocab) for _ in range(length)]
+        samples.append(
+            TrainSample(
+                req.prompt_ids,
+                response,
+                [1.0 if index % 2 else -1.0] * length,
+                [0.0] * length,
+                req.mm_inputs,
+            )
+        )
+    for sample, old in zip(samples, learner.logprobs(samples), strict=True):
+        sample.old_logprobs = old
+    return samples

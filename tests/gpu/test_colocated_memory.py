@@ -12,8 +12,7 @@ import pytest
 
 from eureka_trainer.backends import SamplingConfig
 from tests.gpu.conftest import require
-from tests.gpu.models import learner_config, shapes_request, train_samples
-from tests.gpu.test_learner import synthetic_samples
+from tests.gpu.models import learner_config, shapes_request, synthetic_samples, train_samples
 
 pytestmark = pytest.mark.timeout(480)
 GIB = float(1 << 30)

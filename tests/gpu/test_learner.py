@@ -4,7 +4,6 @@ Qwen2-VL with Qwen's real vocabulary. Throughput and peak memory go to the figur
 from __future__ import annotations
 
 import math
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -12,35 +11,9 @@ from typing import Any
 import pytest
 
 from tests.gpu.conftest import require
-from tests.gpu.models import learner_config, shapes_request
+from tests.gpu.models import learner_config, synthetic_samples
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def synthetic_samples(processor: Any, learner: Any, count: int = 8, length: int = 24) -> list[Any]:
-    """Responses of random text tokens (no vision ids), scored by the learner itself."""
-    from eureka_trainer.backends import TrainSample
-    from eureka_trainer.learner.modeling import vision_token_ids
-
-    rng = random.Random(0)
-    banned = set(vision_token_ids(learner.model.config))
-    vocab = [i for i in range(len(processor.tokenizer)) if i not in banned]
-    samples = []
-    for index in range(count):
-        req = shapes_request(processor, 1 + index % 4, seed=index)
-        response = [rng.choice(vocab) for _ in range(length)]
-        samples.append(
-            TrainSample(
-                req.prompt_ids,
-                response,
-                [1.0 if index % 2 else -1.0] * length,
-                [0.0] * length,
-                req.mm_inputs,
-            )
-        )
-    for sample, old in zip(samples, learner.logprobs(samples), strict=True):
-        sample.old_logprobs = old
-    return samples
 
 
 def run_updates(learner: Any, samples: list[Any], steps: int = 3) -> tuple[dict[str, float], float]:

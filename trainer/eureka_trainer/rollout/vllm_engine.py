@@ -40,6 +40,8 @@ place; then the prefix cache and the encoder cache are reset, so no KV or vision
 the old weights is reused. Colocated on GPUs the buckets arrive as CUDA IPC handles
 (`sync.cuda_ipc.IpcBucket`), opened inside vLLM's worker on its own GPU: no copy through host
 memory, no serialisation of tensors, nothing allocated outside vLLM's memory budget.
+In split placement the workers join the broadcast group themselves (`join_broadcast`,
+`receive_weights`) and receive straight into their device.
 
 Sleep (colocated placement): level-1 `LLM.sleep()` when the platform supports sleep mode
 (CUDA/ROCm/XPU); elsewhere (the CPU build refuses `enable_sleep_mode`) sleep and wake are

@@ -1,13 +1,16 @@
 """`broadcast` (split placement): learner rank 0 -> every engine over a torch.distributed group
 of their own (`BroadcastSync`), and the group's parts.
 
-The group joins learner rank 0 (rank 0) and the rollout engines (ranks 1..E), apart from the
-learners' own training group: gloo on CPUs, NCCL on GPUs (the same calls). Each bucket
-travels as one flat byte tensor; the layout (names, dtypes, shapes, byte offsets) is agreed
-once, when the group is formed, since it never changes during a run.
+The group joins learner rank 0 (rank 0) and the rollout engines' receivers (ranks 1..): the
+rollout actor itself (`hf`), or each of a vLLM engine's workers, which receive on their own
+device (`vllm_worker.eureka_receive_broadcast`). It stays apart from the learners' training
+group: gloo on CPUs, NCCL on GPUs (the same calls). Each bucket travels as one flat byte
+tensor; the layout (names, dtypes, shapes, byte offsets) is agreed once, when the group is
+formed, since it never changes during a run.
 
-The pure parts (layout, flatten, unflatten) are tested on their own; the group itself by the
-split-placement driver test (gloo, local Ray).
+Tested: the pure parts (layout, flatten, unflatten) on their own; the group by the
+split-placement driver test (gloo, local Ray) and by tests/vllm/test_broadcast_receive.py
+(gloo into vLLM's workers); NCCL needs GPUs (two of them: not in the one-GPU tier).
 """
 
 from __future__ import annotations
