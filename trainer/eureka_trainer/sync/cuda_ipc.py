@@ -10,6 +10,9 @@ buffers. Keyed by GPU UUID like vLLM 0.32's own IPC engine
 (vllm/distributed/weight_transfer/ipc_engine.py), whose handles are the same
 `reduce_tensor` arguments.
 
+Memory: during the sync each learner rank holds one flat copy of the full weights on its GPU
+(plus, at ZeRO-3, the gathered tensors it flattens), released once the engines loaded them.
+
 The handles travel as plain data (`IpcBucket.to_plain`: ints, lists, bytes): vLLM's RPC to a
 worker in another process serialises with msgpack, which carries no Python classes.
 
@@ -158,8 +161,14 @@ class IpcExporter:
         return out
 
     def release(self) -> None:
-        """Drop the buffers (call once every engine has loaded them)."""
+        """Drop the buffers (call once every engine has loaded them) and hand their memory
+        back to the driver: vLLM's KV cache wakes next and needs it."""
+        import torch
+
         self.buffers.clear()
+        if torch.cuda.is_available():
+            torch.cuda.ipc_collect()  # type: ignore[no-untyped-call]  # blocks the readers closed
+            torch.cuda.empty_cache()
 
 
 def open_bucket(bucket: IpcBucket, device_index: int) -> WeightBucket:
