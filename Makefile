@@ -8,7 +8,7 @@ TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint unit integration e2e test-vllm bench crd clean help
+.PHONY: demo test lint unit integration e2e test-vllm test-gpu bench crd clean help
 
 help:
 	@echo "make demo   - train the tiny VLM locally (CPU, < 10 min) and print its reward curve"
@@ -81,3 +81,18 @@ test-vllm: $(VLLM_STAMP)
 	VLLM_ENABLE_V1_MULTIPROCESSING=0 TORCH_COMPILE_DISABLE=1 VLLM_CPU_KVCACHE_SPACE=1 \
 	PYTHONPATH=$(CURDIR)/tests/vllm/shim \
 	$(VLLM_VENV)/bin/pytest -q -m vllm tests/vllm
+
+# GPU tier (opt-in, one GPU, < 10 min): tests/gpu, and tests/vllm where vLLM imports. Without
+# CUDA every test skips with its reason (exit 0). Python: GPU_PYTHON, else .venv-gpu (made from
+# WHEELHOUSE=DIR, see tests/gpu/wheelhouse.sh, on a machine without network), else .venv.
+GPU_VENV := .venv-gpu
+WHEELHOUSE ?=
+GPU_PYTHON ?=
+
+test-gpu:
+	@if [ -n "$(WHEELHOUSE)" ]; then bash tests/gpu/install.sh "$(WHEELHOUSE)" $(GPU_VENV); fi
+	@PY="$(GPU_PYTHON)"; \
+	for c in $(GPU_VENV)/bin/python $(BIN)/python; do [ -n "$$PY" ] || { [ -x $$c ] && PY=$$c; }; done; \
+	if [ -z "$$PY" ]; then echo "make test-gpu: no venv (make unit first, or WHEELHOUSE=DIR)"; exit 2; fi; \
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 TORCH_COMPILE_DISABLE=1 \
+	timeout 600 $$PY -m pytest -q -rs tests/gpu tests/vllm

@@ -9,7 +9,6 @@ import pytest
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, WeightBucket
 from eureka_trainer.rollout.vllm_engine import (
     ImageExpansionMismatch,
-    allowed_token_ids,
     bucket_payload,
     check_expansion,
     collapse_runs,
@@ -36,11 +35,6 @@ def test_request_seeds_are_distinct_reproducible_and_fit_the_cpu_generator() -> 
     assert len(streams) == len(seeds) * n  # no two samples share a noise stream
     assert all(s >= 0 and s + n <= 2**31 for s in seeds.values())
     assert request_seed(3, 1, n) == request_seed(3, 1, n)
-
-
-def test_allowed_ids_leave_out_exactly_the_banned_ones() -> None:
-    assert allowed_token_ids(6, [2, 4]) == [0, 1, 3, 5]
-    assert allowed_token_ids(6, []) is None
 
 
 def test_exact_logprobs_only_without_nucleus() -> None:

@@ -133,3 +133,50 @@ def test_a_vision_tower_update_is_not_hidden_by_the_encoder_cache(
     assert after[0].logprobs != before[0].logprobs
     updated = with_weights(model, {**model.state_dict(), **visual})
     assert error(updated, req, after, vl_engine, 0.0) < TOL
+
+
+def test_the_vision_mask_is_sent_as_a_logit_bias_the_gpu_runner_accepts(vl_engine: Any) -> None:
+    """vLLM 0.32's GPU model runner refuses > 1024 `allowed_token_ids` or `logit_bias` entries
+    per request (vllm/v1/worker/gpu/sample/logit_bias.py); real SamplingParams keep -inf."""
+    params = vl_engine._params(SamplingConfig(n=2, max_new_tokens=4), 0)
+    assert not params.allowed_token_ids
+    assert sorted(params.logit_bias) == vl_engine.banned
+    assert all(v == float("-inf") for v in params.logit_bias.values())
+    assert len(params.logit_bias) <= 1024
+
+
+def test_images_over_max_pixels_are_resized_as_the_driver_resizes_them(
+    vl_model: tuple[Path, Any, Any],
+) -> None:
+    """The spec's pixel bounds reach vLLM's processor (`mm_processor_kwargs`): a 224x224 image
+    under maxPixels = 56*56 gives 4 image tokens on both sides, not vLLM's default 64."""
+    from eureka_trainer.data.records import family_rules
+    from eureka_trainer.rollout.vllm_engine import VLLMRolloutEngine
+    from tests.vllm.conftest import ENGINE_KWARGS, require_vllm
+
+    require_vllm()
+
+    folder, _, processor = vl_model
+    bounds = (28 * 28, 56 * 56)
+    big = image("two-circles").resize((224, 224))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "?"}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    kwargs = family_rules("qwen2_vl").image_kwargs(*bounds)
+    encoded = processor(text=[text], images=[big], return_tensors="pt", **kwargs)
+    ids = encoded["input_ids"][0].tolist()
+    assert ids.count(processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")) == 4
+    engine = VLLMRolloutEngine(
+        str(folder),
+        "qwen2_vl",
+        processor.tokenizer,
+        dtype="float32",
+        pixels=bounds,
+        engine_kwargs={**ENGINE_KWARGS, "limit_mm_per_prompt": {"image": 1, "video": 0}},
+    )
+    try:
+        out = engine.generate(
+            [GenerationRequest(ids, images=[big])], SamplingConfig(n=1, max_new_tokens=2)
+        )
+        assert len(out[0]) == 1  # no ImageExpansionMismatch
+    finally:
+        engine.shutdown()

@@ -1,17 +1,16 @@
-"""`eureka render`, the image pins, and the operator's import weight."""
+"""`eureka render`, the operator image, and the operator's import weight (the trainer image:
+test_trainer_image.py)."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from eureka_operator.builder import RAY_VERSION
 from eureka_operator.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,32 +63,6 @@ def test_render_reports_bad_input_with_file_line_and_field(
     assert main(["render", str(bad)]) == 2  # EXIT_INVALID
     err = capsys.readouterr().err
     assert f"{bad}:8" in err and "spec.algorithm.learningRat" in err
-
-
-def pins() -> dict[str, str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    found: dict[str, str] = {}
-    for extra in project["optional-dependencies"].values():
-        for req in extra:
-            match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^;\s]+)", req)
-            if match:
-                found[match.group(1).lower()] = match.group(2)
-    return found
-
-
-def dockerfile_args(path: Path) -> dict[str, str]:
-    return dict(re.findall(r"^ARG (\w+)=(\S+)$", path.read_text(), flags=re.MULTILINE))
-
-
-def test_trainer_image_pins_agree_with_pyproject() -> None:
-    args = dockerfile_args(REPO / "images" / "trainer" / "Dockerfile")
-    expected = pins()
-    assert args["TORCH_VERSION"] == expected["torch"]
-    assert args["VLLM_VERSION"] == expected["vllm"]
-    assert args["DEEPSPEED_VERSION"] == expected["deepspeed"]
-    assert args["FLASH_ATTN_VERSION"] == expected["flash-attn"]
-    assert args["RAY_VERSION"] == expected["ray"] == RAY_VERSION
-    assert "USER 1000" in (REPO / "images" / "trainer" / "Dockerfile").read_text()
 
 
 def test_operator_image_is_slim_and_non_root() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from eureka_trainer.backends import WeightBucket
-from eureka_trainer.broadcast import flatten, layouts_of, unflatten
+from eureka_trainer.sync.broadcast import flatten, layouts_of, unflatten
 
 
 def _named() -> list[tuple[str, torch.Tensor]]:
@@ -39,7 +39,7 @@ def test_send_reports_the_weights_bytes_not_the_alignment_padding() -> None:
     """A one-rank gloo group: sender and receiver agree on the bytes (the driver compares them)."""
     import socket
 
-    from eureka_trainer.broadcast import join_group, receive_buckets, send_buckets
+    from eureka_trainer.sync.broadcast import join_group, receive_buckets, send_buckets
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,7 +20,7 @@ from typing import Any
 
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config import RLJobSpec
-from eureka_trainer.sync import make_sync
+from eureka_trainer.sync import choose_method, make_sync
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ class Topology:
         # A hybrid's `hf` engine is the learner's own module: sleeping would free nothing.
         self.sleeps = self.colocated and spec.rollout.sleep_mode and not layout.hybrid
         self.asleep = False
+        self.released = False  # learners handed their GPU memory back (`driver.colocation`)
+        self.offload = spec.learner.offload != "none"
         self.learners: list[Any] = []
         self.engines: list[Any] = []
         # The same placement code as `eureka run --plan` (driver.placement).
@@ -161,12 +163,6 @@ class Topology:
         from eureka_trainer.driver.workers import LearnerWorker, RolloutWorker
 
         spec, layout = self.spec, self.layout
-        self.learners = [
-            ray.remote(LearnerWorker)
-            .options(**slot.options)
-            .remote(spec.learner.backend, config, layout.threads, slot.rank, layout.learners)
-            for slot in self.reservation.learners
-        ]
         self.engines = [
             ray.remote(RolloutWorker)
             .options(**slot.options)
@@ -177,12 +173,31 @@ class Topology:
                 spec.model.dtype,
                 spec.rollout,
                 layout.threads,
+                (spec.data.min_pixels, spec.data.max_pixels),  # vLLM resizes images itself
             )
             for slot in self.reservation.engines
         ]
-        # split: a broadcast group (NCCL on GPUs); colocated vLLM: the object store (CUDA IPC
-        # handles would fit here, not implemented).
-        self.weight_sync = make_sync("object_store" if self.colocated else "broadcast")
+        if self.colocated:  # vLLM sizes its KV cache from the free memory it finds: it starts
+            # (and sleeps) before any learner allocates on its GPU (`driver.colocation`).
+            ray.get([engine.ready.remote() for engine in self.engines])
+            self._sleep_engines()
+        # Learners only prepare their process here; they allocate in `start` (after this).
+        self.learners = [
+            ray.remote(LearnerWorker)
+            .options(**slot.options)
+            .remote(spec.learner.backend, config, layout.threads, slot.rank, layout.learners)
+            for slot in self.reservation.learners
+        ]
+        # split: a broadcast group (NCCL on GPUs); colocated: CUDA IPC (vLLM on GPUs) or the
+        # object store.
+        self.weight_sync = make_sync(
+            choose_method(
+                hybrid=False,
+                colocated=self.colocated,
+                gpus=layout.engine_gpus > 0,
+                rollout_backend=spec.rollout.backend,
+            )
+        )
 
     # -- work --------------------------------------------------------------------------------------
     def generate(
@@ -192,6 +207,7 @@ class Topology:
         import ray
 
         if self.asleep:
+            self._release_learners()
             ray.get([e.wake_up.remote() for e in self.engines])
             self.asleep = False
         shares = _split(list(requests), len(self.engines))
@@ -217,16 +233,35 @@ class Topology:
         """Each rank trains on its share; metrics are averaged over ranks."""
         import ray
 
-        if self.sleeps and not self.asleep:
-            ray.get([e.sleep.remote() for e in self.engines])
-            self.asleep = True
+        self._sleep_engines()
+        if self.released:
+            ray.get([lr.restore_memory.remote() for lr in self.learners])
+            self.released = False
         shares = _split(list(samples), len(self.learners))
         parts = ray.get([lr.update.remote(s) for lr, s in zip(self.learners, shares, strict=True)])
         keys = parts[0].keys()
         return {k: sum(p[k] for p in parts) / len(parts) for k in keys}
 
     def sync(self) -> dict[str, float]:
+        if self.asleep:  # the engines' weights wake inside the sync
+            self._release_learners()
         return self.weight_sync.push(self.learners, self.engines)
+
+    # -- colocated memory (the order is `driver.colocation`'s) ------------------------------------
+    def _sleep_engines(self) -> None:
+        import ray
+
+        if self.sleeps and not self.asleep:
+            ray.get([e.sleep.remote() for e in self.engines])
+            self.asleep = True
+
+    def _release_learners(self) -> None:
+        import ray
+
+        if self.sleeps and not self.released:
+            figures = ray.get([lr.release_memory.remote(self.offload) for lr in self.learners])
+            log.info("learners released their GPU memory before vLLM wakes: %s", figures[0])
+            self.released = True
 
     def save(self, path: str) -> None:
         import ray

@@ -78,13 +78,21 @@ class RolloutWorker(EngineHost):
     """Hosts one `RolloutEngine`."""
 
     def __init__(
-        self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
+        self,
+        backend: str,
+        model_path: str,
+        family: str,
+        dtype: str,
+        rollout: Any,
+        threads: int,
+        pixels: tuple[int, int] | None = None,
     ) -> None:
         _prepare_process(threads)
         from eureka_trainer.rollout import build_rollout_engine
 
+        tokenizer = load_tokenizer(model_path)
         self.engine = build_rollout_engine(
-            backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
+            backend, model_path, family, tokenizer, dtype=dtype, rollout=rollout, pixels=pixels
         )
 
     def ready(self) -> bool:
@@ -95,15 +103,26 @@ class RolloutWorker(EngineHost):
         """Where this actor runs (see `actor_placement`)."""
         return actor_placement()
 
+    def broadcast_members(self) -> int:
+        """Members this actor adds to the broadcast group (a vLLM engine: one per worker)."""
+        return int(getattr(self.engine, "broadcast_members", lambda: 1)())
+
     def join_broadcast(self, address: str, rank: int, size: int, layouts: list[Any]) -> None:
-        """Become rank `rank` of the weight broadcast group (see `eureka_trainer.broadcast`)."""
-        from eureka_trainer.broadcast import join_group
+        """Become rank `rank` of the weight broadcast group (see `sync.broadcast`); an engine
+        that receives in its own workers (vLLM) joins there instead."""
+        if hasattr(self.engine, "join_broadcast"):
+            self.engine.join_broadcast(address, rank, size, layouts)
+            self.broadcast = None
+            return
+        from eureka_trainer.sync.broadcast import join_group
 
         self.broadcast = (join_group(address, rank, size), layouts)
 
     def receive_weights(self) -> tuple[int, int]:
         """Receive the learner's weights over the broadcast group and load them."""
-        from eureka_trainer.broadcast import receive_buckets
+        if self.broadcast is None:
+            return self.engine.receive_weights()  # type: ignore[no-any-return]
+        from eureka_trainer.sync.broadcast import receive_buckets
 
         group, layouts = self.broadcast
         return self.load_weights(receive_buckets(group, layouts))
@@ -143,7 +162,7 @@ class LearnerWorker:
 
     def rendezvous_address(self) -> str:
         """`host:port` on this actor's node with a port free now (rank 0 hosts the store)."""
-        from eureka_trainer.broadcast import free_address
+        from eureka_trainer.sync.broadcast import free_address
 
         return free_address()
 
@@ -172,30 +191,53 @@ class LearnerWorker:
 
     def broadcast_address(self) -> str:
         """Where this rank would host the broadcast group's store."""
-        from eureka_trainer.broadcast import free_address
+        from eureka_trainer.sync.broadcast import free_address
 
         return free_address()
 
     def weight_layouts(self, bucket_bytes: int) -> list[Any]:
         """The byte layout of the weight buckets (every rank calls it: ZeRO-3 gathers)."""
-        from eureka_trainer.broadcast import layouts_of
+        from eureka_trainer.sync.broadcast import layouts_of
 
         return layouts_of(self.learner.state_items(), bucket_bytes)
 
     def join_broadcast(self, address: str, size: int) -> None:
         """Rank 0 of the learners becomes rank 0 (the sender) of the broadcast group."""
-        from eureka_trainer.broadcast import join_group
+        from eureka_trainer.sync.broadcast import join_group
 
         self.broadcast_group = join_group(address, 0, size)
 
     def broadcast_weights(self, bucket_bytes: int) -> tuple[int, int]:
         """Every rank gathers (ZeRO-3); rank 0 sends. (buckets, bytes) sent by this rank."""
-        from eureka_trainer.broadcast import send_buckets
+        from eureka_trainer.sync.broadcast import send_buckets
 
         named = self.learner.state_items()
         if self.rank != 0:
             return 0, 0
         return send_buckets(self.broadcast_group, named, bucket_bytes)
+
+    def release_memory(self, offload_optimizer: bool) -> dict[str, float]:
+        """Before a colocated engine wakes (see `driver.colocation`); memory figures."""
+        from eureka_trainer.driver.colocation import release
+
+        return release(self.learner, offload_optimizer)
+
+    def restore_memory(self) -> None:
+        from eureka_trainer.driver.colocation import restore
+
+        restore(self.learner)
+
+    def export_ipc(self, bucket_bytes: int) -> list[Any]:
+        """CUDA IPC handles of the full weights on this rank's GPU (see `sync.cuda_ipc`);
+        every rank calls it (ZeRO-3 gathers). The buffers live until `release_ipc`."""
+        from eureka_trainer.sync.cuda_ipc import IpcExporter
+
+        self.ipc = getattr(self, "ipc", None) or IpcExporter()
+        return self.ipc.export(self.learner.state_items(), bucket_bytes)
+
+    def release_ipc(self) -> None:
+        if getattr(self, "ipc", None) is not None:
+            self.ipc.release()
 
     def save(self, path: str) -> None:
         self.learner.save(path)

@@ -26,10 +26,13 @@ def build_rollout_engine(
     dtype: str,
     rollout: Any,
     module: Any = None,
+    pixels: tuple[int, int] | None = None,
 ) -> Any:
     """The engine registered under `backend`: on `module` when given and the engine can share
     it (then the caller's weights are the engine's), else loaded from `model_path`."""
     cls = load_class(ROLLOUT_BACKENDS.get(backend))
+    if pixels is not None and getattr(cls, "takes_pixels", False):
+        return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout, pixels=pixels)
     if module is not None and getattr(cls, "shares_module", False):
         return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout, module=module)
     return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout)

@@ -10,20 +10,38 @@ the masked log-softmax at T = 1, like the `hf` backend. With `top_p < 1` vLLM's 
 renormalised over the nucleus (it is >= the contract's value); `exact_logprobs(sampling)` says
 so, and the driver must then take `old_logprobs` from the learner, not from the engine.
 
-Vision special tokens are never sampled: every request carries `allowed_token_ids` = the whole
-model vocabulary minus the config's vision ids (applied before temperature; verified by test).
+Vision special tokens are never sampled: every request carries a `logit_bias` of -inf on the
+few vision ids (`vision_mask`). Not `allowed_token_ids` = the vocabulary minus those ids: vLLM
+0.32's GPU model runner refuses more than 1024 allowed ids per request (and as many biased ids:
+`MAX_NUM_ALLOWED_TOKEN_IDS` / `MAX_NUM_LOGIT_BIAS_TOKENS` in
+vllm/v1/worker/gpu/sample/logit_bias.py), and Qwen's vocabulary has 151936. Both model runners
+add the bias before temperature and before the processed logprobs (vllm/v1/sample/sampler.py
+`apply_logits_processors`; vllm/v1/worker/gpu/sample/sampler.py `apply_sampling_params`), so
+a biased id has probability 0 in the distribution sampled and in the reported logprobs, as in
+the learner's `masked_log_softmax`. `SamplingParams(logit_bias=...)` keeps -inf (only
+`SamplingParams.from_optional`, the OpenAI server's path, clamps biases to [-100, 100]).
 
 Images: vLLM 0.32 always expands an image placeholder itself (an already expanded prompt gets
 expanded again, silently misplacing the image features), so each run of `<|image_pad|>` in
 `prompt_ids` is sent as one token with the PIL image, and vLLM's expanded prompt must come back
 equal to `prompt_ids` (else `ImageExpansionMismatch`).
 
+Pixels: vLLM resizes each image with its own processor, which reads the bounds of the model
+folder's `preprocessor_config.json` (Qwen2-VL: up to 12.8 MP) unless told otherwise; the
+driver's processor uses the spec's `data.minPixels`/`data.maxPixels`. The engine passes the
+spec's bounds as `mm_processor_kwargs` (the family's processor keywords, e.g. Qwen's
+`size.shortest_edge`/`longest_edge`: vllm/model_executor/models/qwen2_vl.py), else any image
+over `maxPixels` would fail with `ImageExpansionMismatch`.
+
 Weights: `load_weights` streams each bucket to the worker extension
 (`vllm_worker.EurekaWorkerExtension`): the tensors themselves when the engine core runs in this
 process (`inproc`), else safetensors bytes (`bytes`); the worker reloads vLLM's layers in
 place; then the prefix cache and the encoder cache are reset, so no KV or vision embedding of
-the old weights is reused. CUDA IPC (colocated) and NCCL (split) transports would replace only the per-bucket
-call (see `vllm_worker`); they are not implemented.
+the old weights is reused. Colocated on GPUs the buckets arrive as CUDA IPC handles
+(`sync.cuda_ipc.IpcBucket`), opened inside vLLM's worker on its own GPU: no copy through host
+memory, no serialisation of tensors, nothing allocated outside vLLM's memory budget.
+In split placement the workers join the broadcast group themselves (`join_broadcast`,
+`receive_weights`) and receive straight into their device.
 
 Sleep (colocated placement): level-1 `LLM.sleep()` when the platform supports sleep mode
 (CUDA/ROCm/XPU); elsewhere (the CPU build refuses `enable_sleep_mode`) sleep and wake are
@@ -76,10 +94,49 @@ def request_seed(seed: int, index: int, n: int) -> int:
     return int.from_bytes(digest, "big") % ((1 << SEED_BITS) - n)
 
 
-def allowed_token_ids(vocab_size: int, banned: Iterable[int]) -> list[int] | None:
-    """All ids `[0, vocab_size)` except `banned`; None (no restriction) when nothing is banned."""
-    ban = set(banned)
-    return [i for i in range(vocab_size) if i not in ban] if ban else None
+MAX_BIASED_IDS = 1024
+"""vLLM 0.32's GPU model runner refuses a request with more `logit_bias` entries (or more
+`allowed_token_ids`) than this: vllm/v1/worker/gpu/sample/logit_bias.py."""
+
+
+class VisionMaskTooLarge(ValueError):
+    """More vision ids to mask than vLLM's GPU model runner takes per request."""
+
+
+def vision_mask(banned: Iterable[int]) -> dict[int, float] | None:
+    """`logit_bias` that makes the `banned` ids impossible (-inf); None when nothing is banned."""
+    ids = sorted({int(i) for i in banned})
+    if len(ids) > MAX_BIASED_IDS:
+        raise VisionMaskTooLarge(
+            f"{len(ids)} vision token ids to mask; vLLM takes at most {MAX_BIASED_IDS} per request"
+        )
+    return {i: float("-inf") for i in ids} or None
+
+
+def sampling_kwargs(
+    sampling: SamplingConfig, index: int, mask: dict[int, float] | None
+) -> dict[str, Any]:
+    """`vllm.SamplingParams` keyword arguments of prompt `index` (`mask`: `vision_mask(...)`)."""
+    return {
+        "n": 1 if sampling.temperature == 0 else sampling.n,
+        "max_tokens": sampling.max_new_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "seed": request_seed(sampling.seed, index, sampling.n),
+        "logprobs": 0,
+        "logit_bias": mask,
+        "detokenize": False,
+    }
+
+
+def processor_kwargs(family: str, pixels: tuple[int, int] | None) -> dict[str, Any]:
+    """vLLM's `mm_processor_kwargs` that resize images within `pixels` = (min, max), exactly as
+    the driver's processor does (`data.encode`); empty for families without image bounds."""
+    if pixels is None:
+        return {}
+    from eureka_trainer.data.records import family_rules
+
+    return dict(family_rules(family).image_kwargs(*pixels))
 
 
 def exact_logprobs(sampling: SamplingConfig) -> bool:
@@ -203,7 +260,7 @@ def fill_greedy(samples: list[Completion], n: int) -> list[Completion]:
 WEIGHT_TRANSPORTS: dict[str, Callable[[WeightBucket], Any]] = {
     "inproc": inproc_payload,  # VLLM_ENABLE_V1_MULTIPROCESSING=0: the worker is in this process
     "bytes": bucket_payload,  # engine core in another process (vLLM's default)
-    # "cuda_ipc" (colocated) and "nccl" (split) would go here; see vllm_worker.
+    # CUDA IPC handles take their own worker method (`VLLMRolloutEngine._payload`).
 }
 
 
@@ -215,8 +272,11 @@ class VLLMRolloutEngine:
 
     `rollout` is the RLJob's `RolloutSpec` (gpu_memory_utilization, tensor_parallel_size,
     sleep_mode, enforce_eager are read from it; None means vLLM-style defaults).
+    `pixels`: the spec's (min_pixels, max_pixels), passed to vLLM's image processor.
     `engine_kwargs` go to `vllm.LLM` unchanged (tests pass `max_model_len`, `seed`).
     """
+
+    takes_pixels = True
 
     def __init__(
         self,
@@ -226,6 +286,7 @@ class VLLMRolloutEngine:
         *,
         dtype: str = "bfloat16",
         rollout: Any = None,
+        pixels: tuple[int, int] | None = None,
         engine_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         from vllm import LLM
@@ -252,12 +313,15 @@ class VLLMRolloutEngine:
             "enable_prefix_caching": True,
             **dict(engine_kwargs or {}),
         }
+        mm_kwargs = processor_kwargs(family, pixels)
+        if mm_kwargs:
+            kwargs["mm_processor_kwargs"] = {**mm_kwargs, **kwargs.get("mm_processor_kwargs", {})}
         self.llm = LLM(**kwargs)
         self.tokenizer = tokenizer if tokenizer is not None else self.llm.get_tokenizer()
         model_config = self.llm.llm_engine.model_config
         self.banned = vision_token_ids(model_config.hf_config)
         self.image_token: int | None = getattr(model_config.hf_config, "image_token_id", None)
-        self.allowed = allowed_token_ids(model_config.get_vocab_size(), self.banned)
+        self.mask = vision_mask(self.banned)
         self.checkpoint = checkpoint_names(model_path)
         self.packed: dict[str, list[str]] = self.llm.collective_rpc("eureka_packed_modules")[0]
         self.transport = transport_for(self.llm)
@@ -294,16 +358,7 @@ class VLLMRolloutEngine:
     def _params(self, sampling: SamplingConfig, index: int) -> Any:
         from vllm import SamplingParams
 
-        return SamplingParams(
-            n=1 if sampling.temperature == 0 else sampling.n,
-            max_tokens=sampling.max_new_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            seed=request_seed(sampling.seed, index, sampling.n),
-            logprobs=0,
-            allowed_token_ids=self.allowed,
-            detokenize=False,
-        )
+        return SamplingParams(**sampling_kwargs(sampling, index, self.mask))
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=False))
@@ -314,9 +369,18 @@ class VLLMRolloutEngine:
         """Replace the named tensors (HF `state_dict()` names, whole vLLM layers at a time);
         the next `generate` uses them. Raises `IncompleteWeightUpdate` before touching the
         model when a layer would be partially updated."""
-        missing = incomplete_layers(
-            (n for b in buckets for n in b.names), self.checkpoint, self.packed
-        )
+
+        def send() -> None:
+            for bucket in buckets:
+                method, payload = self._payload(bucket)
+                self.llm.collective_rpc(method, args=(payload,))
+
+        self._update([n for b in buckets for n in b.names], send)
+
+    def _update(self, names: Sequence[str], send: Callable[[], Any]) -> None:
+        """One weight update: checked, weights awake, `send()` between begin and finish, then
+        the caches computed with the old weights dropped."""
+        missing = incomplete_layers(names, self.checkpoint, self.packed)
         if missing:
             detail = "; ".join(f"{layer}: missing {', '.join(m)}" for layer, m in missing.items())
             raise IncompleteWeightUpdate(f"weight update splits vLLM layers: {detail}")
@@ -326,15 +390,46 @@ class VLLMRolloutEngine:
         self.weights_awake = True
         self.llm.collective_rpc("eureka_begin_update")
         try:
-            for bucket in buckets:
-                payload = WEIGHT_TRANSPORTS[self.transport](bucket)
-                self.llm.collective_rpc("eureka_load_bucket", args=(payload,))
+            send()
         finally:
             self.llm.collective_rpc("eureka_finish_update")
         # KV blocks and vision embeddings computed with the old weights must not be reused.
         self.llm.reset_prefix_cache()
         self.llm.llm_engine.reset_encoder_cache()
         self.timings["load_weights_s"] = time.perf_counter() - start
+
+    # -- the split placement's broadcast group, received inside vLLM's workers
+
+    def broadcast_members(self) -> int:
+        """Members of the weight broadcast group this engine adds: one per vLLM worker."""
+        return int(self.llm.llm_engine.vllm_config.parallel_config.world_size)
+
+    def join_broadcast(self, address: str, first_rank: int, size: int, layouts: Any) -> None:
+        """Each vLLM worker joins the group (`sync.broadcast`) as `first_rank` + its rank."""
+        from eureka_trainer.sync.broadcast import layout_to_plain
+
+        self.broadcast_layouts = list(layouts)
+        plain = [layout_to_plain(layout) for layout in self.broadcast_layouts]
+        self.llm.collective_rpc("eureka_join_broadcast", args=(address, first_rank, size, plain))
+
+    def receive_weights(self) -> tuple[int, int]:
+        """Every worker receives the buckets from learner rank 0 on its own device and loads
+        them (nothing passes through this process); (buckets, bytes) loaded."""
+        layouts = self.broadcast_layouts
+        received: list[Any] = []
+
+        def send() -> None:
+            received.extend(self.llm.collective_rpc("eureka_receive_broadcast"))
+
+        self._update([n for layout in layouts for n in layout.names], send)
+        return int(received[0][0]), int(received[0][1])
+
+    def _payload(self, bucket: Any) -> tuple[str, Any]:
+        """The worker method and argument that load one bucket: CUDA IPC handles (opened in
+        vLLM's worker, on its GPU), the tensors (in-process engine core) or safetensors bytes."""
+        if hasattr(bucket, "handles"):  # a `sync.cuda_ipc.IpcBucket`
+            return "eureka_load_bucket_ipc", bucket.to_plain()
+        return "eureka_load_bucket", WEIGHT_TRANSPORTS[self.transport](bucket)
 
     def shutdown(self) -> None:
         """Stop vLLM's engine core (its processes, when not in-process). Call it before the

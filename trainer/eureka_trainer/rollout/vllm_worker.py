@@ -14,14 +14,17 @@ platform's post-load processing (the CPU build prepacks GEMM weights, so a plain
 `param.copy_` or `model.load_weights` would leave the packed copy stale), then copied into the
 original storage (CUDA graphs keep valid pointers).
 
-Where the GPU transports plug in (not implemented: no GPU to verify them here):
-- colocated, CUDA IPC: a method `eureka_load_bucket_ipc(handles)` that rebuilds each tensor
-  from `torch.multiprocessing.reductions.rebuild_cuda_tensor` arguments and feeds
-  `model.load_weights` exactly like `eureka_load_bucket` does;
-- split, NCCL: `eureka_init_group(master, rank, world)` creating a `StatelessProcessGroup` +
-  `PyNcclCommunicator` with learner rank 0, and `eureka_receive_bucket(names, shapes, dtypes)`
-  that allocates the tensors, receives them by `broadcast(src=0)` and feeds `model.load_weights`.
-Both reuse `eureka_begin_update` / `eureka_finish_update` unchanged.
+Colocated on GPUs, `eureka_load_bucket_ipc(plain)` receives a bucket as CUDA IPC handles
+(`sync.cuda_ipc`): the worker opens the learner's buffer on its own GPU and feeds the views to
+the same reload, so the weights never leave GPU memory and nothing is allocated outside vLLM's
+memory budget but the reload's own per-layer buffers. Needs a GPU (verified in `tests/gpu`).
+
+Split placement: `eureka_join_broadcast(address, first_rank, size, layouts)` makes each
+worker a member (rank `first_rank` + its vLLM rank) of the broadcast group of
+`sync.broadcast` (NCCL on GPUs, gloo on CPUs), and `eureka_receive_broadcast()` receives every
+bucket from learner rank 0 straight into the worker's device and loads it: the weights never
+pass through the rollout actor or a serializer. Verified on the CPU build with gloo and the
+engine core in its own process (tests/vllm/test_broadcast_receive.py); NCCL needs a GPU.
 """
 
 from __future__ import annotations
@@ -65,6 +68,52 @@ class EurekaWorkerExtension:
         with set_current_vllm_config(self.vllm_config):
             self._eureka_model().load_weights(iter(tensors.items()))
         return len(tensors)
+
+    def eureka_load_bucket_ipc(self, plain: dict[str, Any]) -> int:
+        """Load one bucket shared over CUDA IPC (`IpcBucket.to_plain()`); its tensor count."""
+        import torch
+        from vllm.config import set_current_vllm_config
+
+        from eureka_trainer.sync.cuda_ipc import IpcBucket, open_bucket
+
+        device = getattr(self, "device", None)
+        index = device.index if device is not None and device.index is not None else None
+        bucket = open_bucket(
+            IpcBucket.from_plain(plain), torch.cuda.current_device() if index is None else index
+        )
+        with set_current_vllm_config(self.vllm_config):
+            self._eureka_model().load_weights(iter(zip(bucket.names, bucket.tensors, strict=True)))
+        return len(bucket.names)
+
+    def eureka_join_broadcast(
+        self, address: str, first_rank: int, size: int, layouts: list[dict[str, Any]]
+    ) -> int:
+        """Join the weight broadcast group as rank `first_rank` + this worker's rank (blocks
+        until every member joined); the rank taken."""
+        from eureka_trainer.sync.broadcast import join_group, layout_from_plain
+
+        rank = first_rank + int(getattr(self, "rank", 0) or 0)
+        group = join_group(address, rank, size)
+        self._eureka_broadcast = (group, [layout_from_plain(plain) for plain in layouts])
+        return rank
+
+    def eureka_receive_broadcast(self) -> tuple[int, int]:
+        """Receive every bucket from rank 0 and load it, one bucket at a time (call between
+        `eureka_begin_update` and `eureka_finish_update`); (buckets, bytes) loaded."""
+        from vllm.config import set_current_vllm_config
+
+        from eureka_trainer.sync.broadcast import receive_bucket
+
+        group, layouts = self._eureka_broadcast
+        nbytes = 0
+        for layout in layouts:
+            bucket = receive_bucket(group, layout)
+            with set_current_vllm_config(self.vllm_config):
+                self._eureka_model().load_weights(
+                    iter(zip(bucket.names, bucket.tensors, strict=True))
+                )
+            nbytes += bucket.nbytes
+        return len(layouts), nbytes
 
     def eureka_finish_update(self) -> None:
         """Finish the reload (layers that got nothing keep their old tensors), refresh tied

@@ -1,24 +1,30 @@
-"""Weight broadcast over a torch.distributed group of its own: learner rank 0 -> every engine.
+"""`broadcast` (split placement): learner rank 0 -> every engine over a torch.distributed group
+of their own (`BroadcastSync`), and the group's parts.
 
-The group joins learner rank 0 (rank 0) and the rollout engines (ranks 1..E), apart from the
-learners' own training group: gloo on CPUs, NCCL on GPUs (the same calls). Each bucket
-travels as one flat byte tensor; the layout (names, dtypes, shapes, byte offsets) is agreed
-once, when the group is formed, since it never changes during a run.
+The group joins learner rank 0 (rank 0) and the rollout engines' receivers (ranks 1..): the
+rollout actor itself (`hf`), or each of a vLLM engine's workers, which receive on their own
+device (`vllm_worker.eureka_receive_broadcast`). It stays apart from the learners' training
+group: gloo on CPUs, NCCL on GPUs (the same calls). Each bucket travels as one flat byte
+tensor; the layout (names, dtypes, shapes, byte offsets) is agreed once, when the group is
+formed, since it never changes during a run.
 
-The pure parts (layout, flatten, unflatten) are tested on their own; the group itself by the
-split-placement driver test (gloo, local Ray).
+Tested: the pure parts (layout, flatten, unflatten) on their own; the group by the
+split-placement driver test (gloo, local Ray) and by tests/vllm/test_broadcast_receive.py
+(gloo into vLLM's workers); NCCL needs GPUs (two of them: not in the one-GPU tier).
 """
 
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from eureka_trainer.backends import WeightBucket, bucketize
+from eureka_trainer.sync.base import DEFAULT_BUCKET_BYTES, sync_metrics
 
 GROUP_TIMEOUT = datetime.timedelta(minutes=10)
 """How long a rank waits for the others (a dead peer fails the sync after this, never hangs)."""
@@ -116,12 +122,23 @@ def receive_buckets(group: Any, layouts: Sequence[BucketLayout]) -> list[WeightB
     """Ranks 1..E: receive every bucket of `layouts` (in order) from rank 0. All are kept
     until the engine loads them in one call: an engine may refuse an update that splits a
     fused layer (vLLM's q/k/v), which separate calls per bucket could do."""
-    buckets = []
-    for layout in layouts:
-        buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device_of(group))
-        group.broadcast(buffer, 0).wait()
-        buckets.append(unflatten(buffer, layout))
-    return buckets
+    return [receive_bucket(group, layout) for layout in layouts]
+
+
+def receive_bucket(group: Any, layout: BucketLayout) -> WeightBucket:
+    """Ranks 1..E: the next bucket (of `layout`) from rank 0, on the group's device."""
+    buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device_of(group))
+    group.broadcast(buffer, 0).wait()
+    return unflatten(buffer, layout)
+
+
+def layout_to_plain(layout: BucketLayout) -> dict[str, Any]:
+    """A layout as msgpack-able data (vLLM's RPC to a worker process carries no dataclasses)."""
+    return {**asdict(layout), "shapes": [list(shape) for shape in layout.shapes]}
+
+
+def layout_from_plain(plain: dict[str, Any]) -> BucketLayout:
+    return BucketLayout(**{**plain, "shapes": [tuple(shape) for shape in plain["shapes"]]})
 
 
 def free_address() -> str:
@@ -134,3 +151,46 @@ def free_address() -> str:
         sock.bind(("", 0))
         port = int(sock.getsockname()[1])
     return f"{ray.util.get_node_ip_address()}:{port}"  # type: ignore[no-untyped-call]
+
+
+class BroadcastSync:
+    """Learner rank 0 broadcasts bucket by bucket to every engine over a group of their own
+    (gloo on CPUs, NCCL on GPUs; the functions above), formed at the first push."""
+
+    def __init__(self, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+        self.bucket_bytes = bucket_bytes
+        self.joined = False
+
+    def join(self, learners: Sequence[Any], engines: Sequence[Any]) -> None:
+        import ray
+
+        # Every learner rank takes part (ZeRO-3 gathers); rank 0's layout is the one sent.
+        layouts = ray.get([lr.weight_layouts.remote(self.bucket_bytes) for lr in learners])[0]
+        address = ray.get(learners[0].broadcast_address.remote())
+        # An engine joins with one member per process that receives (a vLLM engine: each of
+        # its workers, ranks first..first+members-1); learner rank 0 is rank 0.
+        members = ray.get([e.broadcast_members.remote() for e in engines])
+        firsts = [1 + sum(members[:i]) for i in range(len(engines))]
+        size = 1 + sum(members)
+        # Joining blocks until every member has joined: all calls are in flight together.
+        ray.get(
+            [learners[0].join_broadcast.remote(address, size)]
+            + [
+                e.join_broadcast.remote(address, first, size, layouts)
+                for e, first in zip(engines, firsts, strict=True)
+            ]
+        )
+        self.joined = True
+
+    def push(self, learners: Sequence[Any], engines: Sequence[Any]) -> dict[str, float]:
+        import ray
+
+        start = time.perf_counter()
+        if not self.joined:
+            self.join(learners, engines)
+        sending = [lr.broadcast_weights.remote(self.bucket_bytes) for lr in learners]
+        loaded = ray.get([e.receive_weights.remote() for e in engines])
+        buckets, nbytes = ray.get(sending)[0]
+        if loaded and loaded[0][1] != nbytes:
+            raise RuntimeError(f"weight broadcast: {nbytes} bytes sent, {loaded[0][1]} loaded")
+        return sync_metrics(start, buckets, nbytes)
