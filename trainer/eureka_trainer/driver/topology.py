@@ -160,6 +160,7 @@ class Topology:
                 spec.model.dtype,
                 spec.rollout,
                 layout.threads,
+                spec.model.trust_remote_code,
             )
             for _ in range(layout.engines)
         ]

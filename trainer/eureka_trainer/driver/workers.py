@@ -32,13 +32,6 @@ def _prepare_process(threads: int) -> None:
     register_tensor_transport()
 
 
-def load_tokenizer(model_path: str) -> Any:
-    """The tokenizer saved with the model."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model_path)
-
-
 class EngineHost:
     """The rollout-engine methods of an actor that holds `self.engine`."""
 
@@ -65,13 +58,27 @@ class RolloutWorker(EngineHost):
     """Hosts one `RolloutEngine`."""
 
     def __init__(
-        self, backend: str, model_path: str, family: str, dtype: str, rollout: Any, threads: int
+        self,
+        backend: str,
+        model_path: str,
+        family: str,
+        dtype: str,
+        rollout: Any,
+        threads: int,
+        trust_remote_code: bool = False,
     ) -> None:
         _prepare_process(threads)
+        from eureka_trainer.models.loading import load_tokenizer
         from eureka_trainer.rollout import build_rollout_engine
 
         self.engine = build_rollout_engine(
-            backend, model_path, family, load_tokenizer(model_path), dtype=dtype, rollout=rollout
+            backend,
+            model_path,
+            family,
+            load_tokenizer(model_path, trust_remote_code=trust_remote_code),
+            dtype=dtype,
+            rollout=rollout,
+            trust_remote_code=trust_remote_code,
         )
 
     def ready(self) -> bool:
@@ -194,6 +201,7 @@ class HybridWorker(LearnerWorker, EngineHost):
         rollout: Any,
     ) -> None:
         super().__init__(backend, config, threads, rank, world, master)
+        from eureka_trainer.models.loading import load_tokenizer
         from eureka_trainer.rollout import build_rollout_engine
 
         # The learner's module when it holds the full weights in place, else None (a copy).
@@ -202,10 +210,11 @@ class HybridWorker(LearnerWorker, EngineHost):
             rollout_backend,
             config.model_path,
             config.family,
-            load_tokenizer(config.model_path),
+            load_tokenizer(config.model_path, trust_remote_code=config.trust_remote_code),
             dtype=config.dtype,
             rollout=rollout,
             module=self.shared,
+            trust_remote_code=config.trust_remote_code,
         )
 
     def shares_weights(self) -> bool:

@@ -78,6 +78,7 @@ class LearnerConfig:
     seed: int = 0
     zero_stage: int = 0
     offload: str = "none"
+    trust_remote_code: bool = False
 
 
 def freeze(model: Any, prefixes: Sequence[str]) -> int:
@@ -107,13 +108,23 @@ class TorchLearner:
     def __init__(self, config: LearnerConfig) -> None:
         self.config = config
         torch.manual_seed(config.seed)
-        self.model = load_policy(config.model_path, config.family, config.dtype)
+        self.model = load_policy(
+            config.model_path,
+            config.family,
+            config.dtype,
+            trust_remote_code=config.trust_remote_code,
+        )
         freeze(self.model, config.frozen_prefixes)
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.suppressed = vision_token_ids(self.model.config)
         self.reference = (
-            load_policy(config.model_path, config.family, config.dtype)
+            load_policy(
+                config.model_path,
+                config.family,
+                config.dtype,
+                trust_remote_code=config.trust_remote_code,
+            )
             if config.kl_coef > 0
             else None
         )

@@ -14,13 +14,9 @@ from typing import Any
 import torch
 
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, WeightBucket
-from eureka_trainer.learner.modeling import (
-    concat_mm,
-    load_policy,
-    masked_log_softmax,
-    mm_token_types,
-    vision_token_ids,
-)
+from eureka_trainer.learner.modeling import concat_mm, masked_log_softmax, mm_token_types
+from eureka_trainer.models.families import model_family, vision_token_ids
+from eureka_trainer.models.loading import load_policy
 
 
 class HFRolloutEngine:
@@ -38,8 +34,16 @@ class HFRolloutEngine:
         dtype: str = "float32",
         rollout: Any = None,
         module: Any = None,
+        trust_remote_code: bool = False,
     ) -> None:
-        self.model = module if module is not None else load_policy(model_path, family, dtype)
+        self.model = (
+            module
+            if module is not None
+            else load_policy(model_path, family, dtype, trust_remote_code=trust_remote_code)
+        )
+        # Only families whose forward takes it get `mm_token_type_ids`: `generate` rejects an
+        # input the model does not use (InternVL), see `ModelFamily.token_types`.
+        self.token_types = model_family(family).token_types
         self.tokenizer = tokenizer
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(
@@ -90,7 +94,8 @@ class HFRolloutEngine:
         mm = concat_mm([r.mm_inputs for r in requests])
         if mm:
             inputs.update(mm)
-            inputs["mm_token_type_ids"] = mm_token_types(ids, self.model.config)
+            if self.token_types:
+                inputs["mm_token_type_ids"] = mm_token_types(ids, self.model.config)
         return inputs
 
     def _completion(self, row: torch.Tensor, logprobs: torch.Tensor) -> Completion:

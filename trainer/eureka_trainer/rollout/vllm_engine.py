@@ -227,11 +227,12 @@ class VLLMRolloutEngine:
         dtype: str = "bfloat16",
         rollout: Any = None,
         engine_kwargs: Mapping[str, Any] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         from vllm import LLM
         from vllm.platforms import current_platform
 
-        from eureka_trainer.learner.modeling import vision_token_ids  # the learner's mask too
+        from eureka_trainer.models.families import vision_token_ids  # the learner's mask too
 
         start = time.perf_counter()
         self.family = family
@@ -250,6 +251,7 @@ class VLLMRolloutEngine:
             "logprobs_mode": "processed_logprobs",
             "worker_extension_cls": WORKER_EXTENSION,
             "enable_prefix_caching": True,
+            "trust_remote_code": trust_remote_code,
             **dict(engine_kwargs or {}),
         }
         self.llm = LLM(**kwargs)
