@@ -25,7 +25,10 @@ class ModelFamily:
     their multimodal rope positions from it (`get_rope_index`); InternVL's forward has no
     such argument and `generate` rejects unknown inputs. vision_prefixes: checkpoint-name
     prefixes of the vision tower (and projector), what `model.frozenPrefixes` names to keep it
-    frozen (module names add a leading `model.`).
+    frozen (module names add a leading `model.`). image_wrap: tokens the processor writes
+    around each image's run of placeholder tokens *as part of the expansion* (InternVL's
+    `<img>` ... `</img>`; Qwen's `<|vision_start|>` comes from the chat template instead): a
+    prompt handed back to vLLM, which expands each image itself, loses them too.
     """
 
     name: str
@@ -34,6 +37,7 @@ class ModelFamily:
     model_types: tuple[str, ...]
     token_types: bool = False
     vision_prefixes: tuple[str, ...] = ()
+    image_wrap: tuple[str, str] | None = None
 
 
 MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family")
@@ -73,6 +77,7 @@ for _family in (
         "InternVLProcessor",
         ("internvl", "internvl_chat"),
         vision_prefixes=("vision_tower.", "multi_modal_projector."),
+        image_wrap=("<img>", "</img>"),
     ),
     ModelFamily("text", "AutoModelForCausalLM", None, ()),
 ):
