@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from eureka_trainer.models.families import vision_token_ids
-from eureka_trainer.models.loading import DTYPES, load_policy
-
-__all__ = ["DTYPES", "load_policy", "vision_token_ids"]
+# Re-exported for the learners (loading lives in eureka_trainer.models).
+from eureka_trainer.models.families import vision_token_ids as vision_token_ids
+from eureka_trainer.models.loading import DTYPES as DTYPES
+from eureka_trainer.models.loading import load_policy as load_policy
 
 
 class ImageTokenMismatch(ValueError):
