@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("eureka_operator.main", "run the kopf operator"),
     "serve": ("eureka_service.cli", "run the job service and dashboard"),
     "eval": ("eureka_trainer.evaluation.cli", "evaluate a model or re-score predictions"),
+    "tiny-model": ("eureka_trainer.models.cli", "write a tiny random model of a family"),
 }
 EXAMPLES = """examples:
   eureka validate job.yaml                      # every mistake, with file, line and field

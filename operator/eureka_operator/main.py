@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from eureka_operator import handlers, metrics
 from eureka_operator.builder import JOB_LABEL
 from eureka_operator.handlers.common import State
 from eureka_operator.kube import Kube
+from eureka_operator.policy import ALLOW_REMOTE_CODE_ENV
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Options:
     priority: int = 0
     standalone: bool = False
     peering_lifetime: int = 30
+    allow_remote_code: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="peering priority: an integer, or `random` so that exactly one replica is active",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each handler call")
+    parser.add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        default=os.environ.get(ALLOW_REMOTE_CODE_ENV, "").lower() in ("1", "true", "yes"),
+        help="allow RLJobs with model.trustRemoteCode (code from the model hub runs in the "
+        f"trainer); default: off, or ${ALLOW_REMOTE_CODE_ENV}=true",
+    )
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -86,6 +96,7 @@ def options_from(args: argparse.Namespace) -> Options:
         peering=args.peering,
         priority=priority,
         standalone=args.standalone,
+        allow_remote_code=args.allow_remote_code,
     )
 
 
@@ -127,7 +138,7 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
 
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure(settings, options)
-        memo.eureka = State(Kube(settings))
+        memo.eureka = State(Kube(settings), allow_remote_code=options.allow_remote_code)
         metrics.serve(options.metrics_port)
 
     def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:

@@ -19,6 +19,7 @@ from eureka_trainer.rollout.vllm_engine import (
     prompt_input,
     request_seed,
     to_completion,
+    unwrap_images,
 )
 
 PACKED = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
@@ -88,6 +89,17 @@ def test_prompt_input_collapses_expanded_image_placeholders() -> None:
     }
     assert collapse_runs([5, 5, 4, 3, 5, 5, 4], 5) == [5, 4, 3, 5, 4]
     assert collapse_runs([5, 5], None) == [5, 5]
+
+
+def test_prompt_input_drops_the_wrap_vllm_writes_itself() -> None:
+    """InternVL: vLLM replaces one `<IMG_CONTEXT>` with `<img>` + context x N + `</img>`
+    (vllm/model_executor/models/interns1.py), so the driver's wrap goes too; a `<img>` typed
+    in the text, away from an image, stays."""
+    ctx, img, end = 7, 3, 4
+    ids = [1, img, ctx, ctx, ctx, end, 9, img, 2]
+    req = GenerationRequest(prompt_ids=ids, images=["img"])
+    assert prompt_input(req, ctx, (img, end))["prompt_token_ids"] == [1, ctx, 9, img, 2]
+    assert unwrap_images([img, ctx, end], None, (img, end)) == [img, ctx, end]
 
 
 def test_check_expansion_names_the_request() -> None:

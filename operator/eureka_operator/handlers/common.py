@@ -63,6 +63,8 @@ class State:
     reconciled: dict[Key, Any] = field(default_factory=dict)
     retries: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
     reconcile_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    # The administrator's `--allow-remote-code` (see eureka_operator.policy).
+    allow_remote_code: bool = False
 
     def lock(self, key: Key) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())

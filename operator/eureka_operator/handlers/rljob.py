@@ -30,6 +30,7 @@ from eureka_operator.handlers.common import (
     sync_latest,
 )
 from eureka_operator.handlers.rayjob import rayjob_gone
+from eureka_operator.policy import enforce_policy
 from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
 from eureka_trainer.config import RLJob, RLJobError, validate_rljob
@@ -173,6 +174,7 @@ async def _ensure(
     fields: Obj = {"observedGeneration": entry["generation"]}
     try:
         job = _validate(body, namespace, name)
+        enforce_policy(job, allow_remote_code=state.allow_remote_code)
     except RLJobError as err:
         message = invalid_message(err, rayjob is not None)
         conds["InvalidSpec"] = CondUpdate("True", "InvalidSpec", message)

@@ -65,7 +65,8 @@ def test_image_placeholders_are_interleaved(folder):
 
 
 @pytest.mark.parametrize(
-    ("family", "blank"), [("internvl", True), ("qwen2_vl", False), ("qwen2_5_vl", False)]
+    ("family", "blank"),
+    [("internvl", True), ("qwen2_vl", False), ("qwen2_5_vl", False), ("qwen3_vl", False)],
 )
 def test_blank_image_rule_for_text_only_prompts(folder, family, blank):
     record = parse(conv_line(1), folder, family=family)

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 from eureka_trainer.config.base import ApiModel, field_error
 from eureka_trainer.config.quantity import Quantity
 
-ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "internvl", "text"]
+ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "internvl", "text"]
 Estimator = Literal["grpo", "rloo", "reinforce", "reinforce_baseline", "dr_grpo"]
 GROUP_ESTIMATORS: frozenset[str] = frozenset({"grpo", "rloo", "reinforce_baseline", "dr_grpo"})
 RewardMode = Literal["instruct", "boxed"]
@@ -46,9 +46,16 @@ class ModelSpec(ApiModel):
     attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
     """Attention kernel: `auto` picks flash-attn 2 on CUDA when installed, else PyTorch SDPA."""
     frozen_prefixes: list[str] = Field(default_factory=list)
-    """Parameter-name prefixes kept frozen during training (e.g. `visual.` for the vision tower)."""
+    """Parameter-name prefixes kept frozen during training: the vision tower is `visual.` in
+    the Qwen-VL families and `vision_tower.` (projector: `multi_modal_projector.`) in InternVL."""
     hub_token_secret: SecretKeyRef | None = None
     """Secret key holding a model-hub token, exposed to the trainer as `HF_TOKEN`."""
+    trust_remote_code: bool = False
+    """Run the Python code that comes with the model from its hub repository (transformers'
+    `trust_remote_code`). Off by default; on a cluster the operator refuses a job that sets it
+    unless its administrator allowed remote code (`eureka operator --allow-remote-code`, Helm
+    `operator.allowRemoteCode`). The trainer trains transformers-native layouts: for InternVL
+    use an OpenGVLab `-hf` checkpoint rather than the remote-code chat model."""
 
 
 class DataSpec(ApiModel):

@@ -10,7 +10,7 @@
   `PromptEncoder`, which binds the settings and counts truncations; `collate_prompts(prompts,
   pad_token_id, *, padding_side="left") -> dict[str, Tensor]` batches them for a forward.
 - `DataError`: `file:line: field 'x': problem`, with a `reason` for skip counters.
-- `build_tiny_processor(vocab_texts=None)` (in `eureka_trainer.data.tiny`, imported on first
+- `build_tiny_processor(vocab_texts=None)` (in `eureka_trainer.models.tiny`, imported on first
   use: it loads transformers): a tiny local Qwen2-VL processor for tests and the demo.
 """
 
@@ -65,7 +65,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "build_tiny_processor":  # imports transformers: only when asked for
-        from eureka_trainer.data.tiny import build_tiny_processor
+        from eureka_trainer.models.tiny import build_tiny_processor
 
         return build_tiny_processor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

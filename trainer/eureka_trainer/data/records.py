@@ -84,6 +84,7 @@ FAMILIES: dict[str, FamilyRules] = {
     for rules in (
         FamilyRules("qwen2_vl", False, vision_tokens=_QWEN_VISION, image_kwargs=_qwen_pixels),
         FamilyRules("qwen2_5_vl", False, vision_tokens=_QWEN_VISION, image_kwargs=_qwen_pixels),
+        FamilyRules("qwen3_vl", False, vision_tokens=_QWEN_VISION, image_kwargs=_qwen_pixels),
         FamilyRules("internvl", True, vision_tokens=("<img>", "<IMG_CONTEXT>", "</img>")),
         FamilyRules("text", False, takes_images=False, text_content=True),
     )
@@ -91,7 +92,7 @@ FAMILIES: dict[str, FamilyRules] = {
 
 
 def family_rules(family: str) -> FamilyRules:
-    """The rules of a model family (`qwen2_vl`, `qwen2_5_vl`, `internvl`, `text`)."""
+    """The rules of a model family (`qwen2_vl`, `qwen2_5_vl`, `qwen3_vl`, `internvl`, `text`)."""
     try:
         return FAMILIES[family]
     except KeyError:

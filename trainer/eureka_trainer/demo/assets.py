@@ -123,52 +123,10 @@ def build_processor() -> Any:
 def build_model(
     tokenizer: Any, seed: int, *, vision_heads: int = 4, max_positions: int = 512
 ) -> Any:
-    """A 0.6M-parameter Qwen2-VL built from a config (float32, random init from `seed`).
+    """A 0.6M-parameter Qwen2-VL built from a config (float32, random init from `seed`): the
+    tiny Qwen2-VL of `eureka_trainer.models.tiny`, with 4 vision heads (head size 16) and 512
+    positions, as the demo's published figures were made with, in train mode."""
+    from eureka_trainer.models.tiny import TinyOptions, qwen2_vl_model
 
-    `vision_heads` 2 gives the vision tower head size 32, which vLLM's CPU kernels need (the
-    vLLM test tier builds its model here with that)."""
-    import torch
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
-
-    ids = tokenizer.convert_tokens_to_ids
-    hidden = 128
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": hidden,
-            "intermediate_size": 256,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": max_positions,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [4, 6, 6],
-            },
-            "bos_token_id": ids("<|im_start|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"),
-            "tie_word_embeddings": True,
-        },
-        vision_config={
-            "depth": 2,
-            "embed_dim": 64,
-            "hidden_size": hidden,
-            "num_heads": vision_heads,
-            "mlp_ratio": 2,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids("<|image_pad|>"),
-        video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"),
-        vision_end_token_id=ids("<|vision_end|>"),
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = ids("<|im_end|>")
-    model.generation_config.pad_token_id = ids("<|endoftext|>")
-    return model
+    options = TinyOptions(seed=seed, vision_heads=vision_heads, max_positions=max_positions)
+    return qwen2_vl_model(tokenizer, options).train()

@@ -31,21 +31,19 @@ def is_demo_model_dir(path: str | Path) -> bool:
 
 
 def load_demo_processor(path: str | Path) -> Any:
-    """The demo model's processor, rebuilt around its saved tokenizer."""
-    from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
+    """The demo model's processor, rebuilt around its saved tokenizer (the folder holds no
+    processor files: the demo fixes the image size)."""
+    from transformers import Qwen2VLProcessor
 
-    from eureka_trainer.data.tiny import CHAT_TEMPLATE, TinyQwen2VLProcessor
+    from eureka_trainer.models.loading import load_tokenizer
+    from eureka_trainer.models.processors import build_image_only
+    from eureka_trainer.models.tiny import TinyOptions, qwen_image_processor
+    from eureka_trainer.models.tokenizer import CHAT_TEMPLATE
 
     pixels = IMAGE_SIZE * IMAGE_SIZE
-    images = Qwen2VLImageProcessorPil(
-        patch_size=14,
-        merge_size=2,
-        temporal_patch_size=2,
-        size={"shortest_edge": pixels, "longest_edge": pixels},
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    return TinyQwen2VLProcessor(
-        image_processor=images, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    images = qwen_image_processor(TinyOptions(min_pixels=pixels, max_pixels=pixels), patch=14)
+    return build_image_only(
+        Qwen2VLProcessor, images, load_tokenizer(path), chat_template=CHAT_TEMPLATE
     )
 
 

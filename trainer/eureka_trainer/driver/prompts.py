@@ -21,19 +21,14 @@ class EncodedItem:
     request: GenerationRequest
 
 
-def load_processor(model_path: str, family: str) -> Any:
+def load_processor(model_path: str, family: str, *, trust_remote_code: bool = False) -> Any:
     """The processor saved with the model (the demo model's is rebuilt from its tokenizer)."""
     from eureka_trainer.demo.resolve import is_demo_model_dir, load_demo_processor
+    from eureka_trainer.models.loading import load_processor as load_saved
 
     if is_demo_model_dir(model_path):
         return load_demo_processor(model_path)
-    if family == "text":
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(model_path)
-    from transformers import AutoProcessor
-
-    return AutoProcessor.from_pretrained(model_path)  # type: ignore[no-untyped-call]
+    return load_saved(model_path, family, trust_remote_code=trust_remote_code)
 
 
 MAX_REFUSED_EPOCHS = 2  # epochs' worth of refusals before giving up (all data is bad)

@@ -50,6 +50,7 @@ def learner_config(
     return LearnerConfig(
         model_path=model_path,
         family=spec.model.family,
+        trust_remote_code=spec.model.trust_remote_code,
         pad_id=pad_id,
         total_optimizer_steps=max(1, optimizer_steps),
         dtype=spec.model.dtype,
@@ -116,7 +117,9 @@ def build_run(
     paths = run_paths(spec, run_dir)
     model_path = resolve_model(spec, paths.assets)
     files = [resolve_data_file(f, paths.assets) for f in spec.data.train_files]
-    processor = load_processor(model_path, spec.model.family)
+    processor = load_processor(
+        model_path, spec.model.family, trust_remote_code=spec.model.trust_remote_code
+    )
     tokenizer = getattr(processor, "tokenizer", processor)
     prompts = PromptSource(spec.data, files, processor, spec.model.family, spec.algorithm.seed)
     steps = total_steps(spec, len(prompts))

@@ -174,6 +174,7 @@ class Topology:
                 spec.rollout,
                 layout.threads,
                 (spec.data.min_pixels, spec.data.max_pixels),  # vLLM resizes images itself
+                spec.model.trust_remote_code,
             )
             for slot in self.reservation.engines
         ]

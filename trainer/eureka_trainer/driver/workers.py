@@ -32,13 +32,6 @@ def _prepare_process(threads: int) -> None:
     register_tensor_transport()
 
 
-def load_tokenizer(model_path: str) -> Any:
-    """The tokenizer saved with the model."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model_path)
-
-
 class EngineHost:
     """The rollout-engine methods of an actor that holds `self.engine`."""
 
@@ -86,13 +79,22 @@ class RolloutWorker(EngineHost):
         rollout: Any,
         threads: int,
         pixels: tuple[int, int] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         _prepare_process(threads)
+        from eureka_trainer.models.loading import load_tokenizer
         from eureka_trainer.rollout import build_rollout_engine
 
-        tokenizer = load_tokenizer(model_path)
+        tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
         self.engine = build_rollout_engine(
-            backend, model_path, family, tokenizer, dtype=dtype, rollout=rollout, pixels=pixels
+            backend,
+            model_path,
+            family,
+            tokenizer,
+            dtype=dtype,
+            rollout=rollout,
+            pixels=pixels,
+            trust_remote_code=trust_remote_code,
         )
 
     def ready(self) -> bool:
@@ -268,6 +270,7 @@ class HybridWorker(LearnerWorker, EngineHost):
 
     def start(self, master: str) -> None:
         super().start(master)
+        from eureka_trainer.models.loading import load_tokenizer
         from eureka_trainer.rollout import build_rollout_engine
 
         config = self.config
@@ -277,10 +280,11 @@ class HybridWorker(LearnerWorker, EngineHost):
             self.rollout_backend,
             config.model_path,
             config.family,
-            load_tokenizer(config.model_path),
+            load_tokenizer(config.model_path, trust_remote_code=config.trust_remote_code),
             dtype=config.dtype,
             rollout=self.rollout,
             module=self.shared,
+            trust_remote_code=config.trust_remote_code,
         )
 
     def shares_weights(self) -> bool:

@@ -27,13 +27,6 @@ from eureka_trainer.evaluation.scoring import EvalScorer
 from eureka_trainer.evaluation.templates import get_template
 
 RUN_SPEC_FILE = "rljob.yaml"
-#: config.json `model_type` -> model family (anything else is a text model).
-MODEL_TYPE_FAMILIES = {
-    "qwen2_vl": "qwen2_vl",
-    "qwen2_5_vl": "qwen2_5_vl",
-    "internvl": "internvl",
-    "internvl_chat": "internvl",
-}
 
 
 @dataclass
@@ -66,7 +59,9 @@ def resolve_model(
 def family_of(model_dir: Path) -> str:
     """The family of a HF folder, from its `config.json` `model_type`."""
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    return MODEL_TYPE_FAMILIES.get(str(config.get("model_type", "")), "text")
+    from eureka_trainer.models.families import family_of_model_type
+
+    return family_of_model_type(str(config.get("model_type", "")))
 
 
 def _run_source(run_dir: Path, family: str | None, dtype: str | None) -> ModelSource:
@@ -135,7 +130,7 @@ def checkpoint_weights(folder: Path, dtype: str = "float32") -> list[Any]:
     """The policy weights of a checkpoint as `WeightBucket`s in `dtype` (names as in
     `state_dict()`), whichever learner backend wrote it."""
     from eureka_trainer.backends import bucketize
-    from eureka_trainer.learner.modeling import DTYPES
+    from eureka_trainer.models.loading import DTYPES
 
     learner_dir = folder / "learner"
     for marker, reader in CHECKPOINT_READERS:
@@ -175,6 +170,11 @@ def encoding_from(source: ModelSource) -> EncodingSettings:
     return EncodingSettings(source.family, data.max_prompt_length, data.min_pixels, data.max_pixels)
 
 
+def trusts_remote_code(source: ModelSource) -> bool:
+    """A run's `model.trustRemoteCode` (a bare model folder: never)."""
+    return bool(source.spec is not None and source.spec.model.trust_remote_code)
+
+
 def pick_backend(choice: str) -> str:
     """`auto`: vLLM when a GPU and vLLM are present, else the transformers backend."""
     if choice != "auto":
@@ -203,6 +203,7 @@ def build_engine(source: ModelSource, backend: str, settings: EvalSettings, proc
         tokenizer,
         dtype=source.dtype,
         rollout=rollout,
+        trust_remote_code=trusts_remote_code(source),
     )
     if source.checkpoint is not None:
         engine.load_weights(checkpoint_weights(source.checkpoint, source.dtype))
@@ -223,7 +224,9 @@ def evaluate_model(args: argparse.Namespace) -> dict[str, Any]:
     files = data_files(args, source)
     items = read_items(files, template, family=source.family, image_root=image_root)
     items = items[: args.limit] if args.limit else items
-    processor = load_processor(str(source.model_dir), source.family)
+    processor = load_processor(
+        str(source.model_dir), source.family, trust_remote_code=trusts_remote_code(source)
+    )
     requests = encode_items(items, processor, encoding_from(source))
     engine = build_engine(source, backend, settings, processor)
     with EvalScorer(template, timeout=args.timeout, workers=args.reward_workers) as scorer:

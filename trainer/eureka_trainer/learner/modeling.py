@@ -1,59 +1,26 @@
-"""Model loading and the batched forward pass shared by the learners and the `hf` rollout.
+"""The batched forward pass shared by the learners and the `hf` rollout.
 
 Everything here works on any `transformers` causal LM or vision-language model of the
 supported families; multimodal inputs are the processor's tensors, concatenated per sample.
+Loading a model lives in `eureka_trainer.models` (re-exported here for the learners).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from eureka_trainer.registry import Registry
-
-# family -> the transformers auto class that loads it (a registry, not an if/elif chain)
-MODEL_LOADERS: Registry[str] = Registry("model family")
-MODEL_LOADERS.add("qwen2_vl", "AutoModelForImageTextToText")
-MODEL_LOADERS.add("qwen2_5_vl", "AutoModelForImageTextToText")
-MODEL_LOADERS.add("internvl", "AutoModelForImageTextToText")
-MODEL_LOADERS.add("text", "AutoModelForCausalLM")
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-VISION_TOKEN_ATTRS = (
-    "image_token_id",
-    "video_token_id",
-    "vision_start_token_id",
-    "vision_end_token_id",
-)
+# Re-exported for the learners (loading lives in eureka_trainer.models).
+from eureka_trainer.models.families import vision_token_ids as vision_token_ids
+from eureka_trainer.models.loading import DTYPES as DTYPES
+from eureka_trainer.models.loading import load_policy as load_policy
 
 
 class ImageTokenMismatch(ValueError):
     """The number of image placeholder tokens does not match the image features."""
-
-
-def load_policy(path: str | Path, family: str, dtype: str = "float32") -> Any:
-    """The HF model at `path` (a local folder), in `dtype`, in eval mode, computing a group's
-    repeated image and prompt positions once (`shared_inputs`)."""
-    import transformers
-
-    from eureka_trainer.learner.shared_inputs import share_repeated_inputs
-
-    auto = getattr(transformers, MODEL_LOADERS.get(family))
-    attn = "sdpa" if torch.cuda.is_available() else "eager"
-    model = auto.from_pretrained(str(path), dtype=DTYPES[dtype], attn_implementation=attn)
-    model.eval()
-    share_repeated_inputs(model, family)
-    return model
-
-
-def vision_token_ids(config: Any) -> list[int]:
-    """Ids of the vision special tokens of a model config (never sampled, never trained)."""
-    ids = [getattr(config, attr, None) for attr in VISION_TOKEN_ATTRS]
-    return sorted({int(i) for i in ids if isinstance(i, int) and i >= 0})
 
 
 def check_image_tokens(input_ids: torch.Tensor, mm: Mapping[str, Any], config: Any) -> None:

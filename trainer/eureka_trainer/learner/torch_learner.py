@@ -81,6 +81,7 @@ class LearnerConfig:
     offload: str = "none"
     device: str = "auto"
     """`auto`: the actor's GPU when Ray gave it one, else the CPU (see `learner.device`)."""
+    trust_remote_code: bool = False
 
 
 def freeze(model: Any, prefixes: Sequence[str]) -> int:
@@ -112,13 +113,27 @@ class TorchLearner:
         torch.manual_seed(config.seed)
         # Every model and every batch of this rank on one device (guarded at each forward).
         self.device = resolve_device(config.device)
-        self.model = self._on_device(load_policy(config.model_path, config.family, config.dtype))
+        self.model = self._on_device(
+            load_policy(
+                config.model_path,
+                config.family,
+                config.dtype,
+                trust_remote_code=config.trust_remote_code,
+            )
+        )
         freeze(self.model, config.frozen_prefixes)
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.suppressed = vision_token_ids(self.model.config)
         self.reference = (
-            self._on_device(load_policy(config.model_path, config.family, config.dtype))
+            self._on_device(
+                load_policy(
+                    config.model_path,
+                    config.family,
+                    config.dtype,
+                    trust_remote_code=config.trust_remote_code,
+                )
+            )
             if config.kl_coef > 0
             else None
         )

@@ -27,12 +27,17 @@ def build_rollout_engine(
     rollout: Any,
     module: Any = None,
     pixels: tuple[int, int] | None = None,
+    trust_remote_code: bool = False,
 ) -> Any:
     """The engine registered under `backend`: on `module` when given and the engine can share
-    it (then the caller's weights are the engine's), else loaded from `model_path`."""
+    it (then the caller's weights are the engine's), else loaded from `model_path`
+    (`trust_remote_code`: the RLJob's `model.trustRemoteCode`)."""
     cls = load_class(ROLLOUT_BACKENDS.get(backend))
+    kwargs: dict[str, Any] = {"dtype": dtype, "rollout": rollout}
+    if trust_remote_code:  # only then: an engine class need not know the option to be built
+        kwargs["trust_remote_code"] = True
     if pixels is not None and getattr(cls, "takes_pixels", False):
-        return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout, pixels=pixels)
+        kwargs["pixels"] = pixels
     if module is not None and getattr(cls, "shares_module", False):
-        return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout, module=module)
-    return cls(model_path, family, tokenizer, dtype=dtype, rollout=rollout)
+        return cls(model_path, family, tokenizer, module=module, **kwargs)
+    return cls(model_path, family, tokenizer, **kwargs)

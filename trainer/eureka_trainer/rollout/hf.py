@@ -15,13 +15,9 @@ import torch
 
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, WeightBucket
 from eureka_trainer.learner.device import guard_inputs, resolve_device
-from eureka_trainer.learner.modeling import (
-    concat_mm,
-    load_policy,
-    masked_log_softmax,
-    mm_token_types,
-    vision_token_ids,
-)
+from eureka_trainer.learner.modeling import concat_mm, masked_log_softmax, mm_token_types
+from eureka_trainer.models.families import model_family, vision_token_ids
+from eureka_trainer.models.loading import load_policy
 
 
 class HFRolloutEngine:
@@ -42,6 +38,7 @@ class HFRolloutEngine:
         dtype: str = "float32",
         rollout: Any = None,
         module: Any = None,
+        trust_remote_code: bool = False,
         device: str = "auto",
     ) -> None:
         if module is not None:
@@ -49,8 +46,13 @@ class HFRolloutEngine:
             self.device = next(module.parameters()).device
         else:
             self.device = resolve_device(device)
-            self.model = load_policy(model_path, family, dtype).to(self.device)
+            self.model = load_policy(
+                model_path, family, dtype, trust_remote_code=trust_remote_code
+            ).to(self.device)
         guard_inputs(self.model, self.device)
+        # Only families whose forward takes it get `mm_token_type_ids`: `generate` rejects an
+        # input the model does not use (InternVL), see `ModelFamily.token_types`.
+        self.token_types = model_family(family).token_types
         self.tokenizer = tokenizer
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(
@@ -106,7 +108,8 @@ class HFRolloutEngine:
         mm = concat_mm([r.mm_inputs for r in requests])
         if mm:
             inputs.update({k: v.to(self.device) for k, v in mm.items()})
-            inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], self.model.config)
+            if self.token_types:
+                inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], self.model.config)
         return inputs
 
     def _completion(self, row: torch.Tensor, logprobs: torch.Tensor) -> Completion:

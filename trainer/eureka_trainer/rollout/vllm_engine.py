@@ -211,13 +211,34 @@ def collapse_runs(ids: Sequence[int], token: int | None) -> list[int]:
     return out
 
 
-def prompt_input(request: GenerationRequest, image_token: int | None) -> dict[str, Any]:
+def unwrap_images(ids: Sequence[int], token: int | None, wrap: tuple[int, int] | None) -> list[int]:
+    """`ids` (runs already collapsed) without the `wrap` tokens around each `token`:
+    `[a, <img>, P, </img>, b] -> [a, P, b]` (vLLM's InternVL processor writes them itself)."""
+    if wrap is None or token is None:
+        return list(ids)
+    start, end = wrap
+    out: list[int] = []
+    for i, t in enumerate(ids):
+        following = ids[i + 1] if i + 1 < len(ids) else None
+        previous = ids[i - 1] if i > 0 else None
+        if (t == start and following == token) or (t == end and previous == token):
+            continue
+        out.append(t)
+    return out
+
+
+def prompt_input(
+    request: GenerationRequest, image_token: int | None, wrap: tuple[int, int] | None = None
+) -> dict[str, Any]:
     """vLLM's token prompt. vLLM expands each image placeholder itself (from its processing
-    of the PIL images), so the driver's expanded runs go back to one token per image."""
+    of the PIL images), so the driver's expanded runs go back to one token per image (and
+    lose the family's `wrap` tokens, which vLLM's expansion writes again)."""
     if not request.images:
         return {"prompt_token_ids": list(request.prompt_ids)}
     return {
-        "prompt_token_ids": collapse_runs(request.prompt_ids, image_token),
+        "prompt_token_ids": unwrap_images(
+            collapse_runs(request.prompt_ids, image_token), image_token, wrap
+        ),
         "multi_modal_data": {"image": list(request.images)},
     }
 
@@ -288,11 +309,15 @@ class VLLMRolloutEngine:
         rollout: Any = None,
         pixels: tuple[int, int] | None = None,
         engine_kwargs: Mapping[str, Any] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         from vllm import LLM
         from vllm.platforms import current_platform
 
-        from eureka_trainer.learner.modeling import vision_token_ids  # the learner's mask too
+        from eureka_trainer.models.families import (  # the learner's mask too
+            model_family,
+            vision_token_ids,
+        )
 
         start = time.perf_counter()
         self.family = family
@@ -311,6 +336,7 @@ class VLLMRolloutEngine:
             "logprobs_mode": "processed_logprobs",
             "worker_extension_cls": WORKER_EXTENSION,
             "enable_prefix_caching": True,
+            "trust_remote_code": trust_remote_code,
             **dict(engine_kwargs or {}),
         }
         mm_kwargs = processor_kwargs(family, pixels)
@@ -322,6 +348,15 @@ class VLLMRolloutEngine:
         self.banned = vision_token_ids(model_config.hf_config)
         self.image_token: int | None = getattr(model_config.hf_config, "image_token_id", None)
         self.mask = vision_mask(self.banned)
+        wrap = model_family(family).image_wrap
+        self.image_wrap = (
+            (
+                self.tokenizer.convert_tokens_to_ids(wrap[0]),
+                self.tokenizer.convert_tokens_to_ids(wrap[1]),
+            )
+            if wrap
+            else None
+        )
         self.checkpoint = checkpoint_names(model_path)
         self.packed: dict[str, list[str]] = self.llm.collective_rpc("eureka_packed_modules")[0]
         self.transport = transport_for(self.llm)
@@ -345,7 +380,7 @@ class VLLMRolloutEngine:
             self._warned_top_p = True
         params = [self._params(sampling, i) for i in range(len(requests))]
         start = time.perf_counter()
-        prompts = [prompt_input(r, self.image_token) for r in requests]
+        prompts = [prompt_input(r, self.image_token, self.image_wrap) for r in requests]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         self.timings["generate_s"] = time.perf_counter() - start
         for i, (request, output) in enumerate(zip(requests, outputs, strict=True)):

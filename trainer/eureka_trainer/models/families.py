@@ -1,0 +1,113 @@
+"""The supported model families: how each is loaded and what its forward takes.
+
+One registry entry per `model.family` (a registry, not if/elif chains on the name). What a
+family needs from the *data* (blank image, image-span tokens, pixel bounds) is in
+`eureka_trainer.data.records.FAMILIES`; this is what it needs from transformers. Facts are
+read from transformers 5.23's modeling code (`models/<family>/modeling_*.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eureka_trainer.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """How a family's checkpoints load and run.
+
+    auto_class: the transformers auto class that loads a checkpoint. processor_class: the
+    transformers processor (None: the tokenizer is the processor). model_types: the
+    `config.json` `model_type`s of the family. token_types: the forward takes
+    `mm_token_type_ids` ([B, L], 1 on image tokens): Qwen2-VL, Qwen2.5-VL and Qwen3-VL compute
+    their multimodal rope positions from it (`get_rope_index`); InternVL's forward has no
+    such argument and `generate` rejects unknown inputs. vision_prefixes: checkpoint-name
+    prefixes of the vision tower (and projector), what `model.frozenPrefixes` names to keep it
+    frozen (module names add a leading `model.`). image_wrap: tokens the processor writes
+    around each image's run of placeholder tokens *as part of the expansion* (InternVL's
+    `<img>` ... `</img>`; Qwen's `<|vision_start|>` comes from the chat template instead): a
+    prompt handed back to vLLM, which expands each image itself, loses them too.
+    """
+
+    name: str
+    auto_class: str
+    processor_class: str | None
+    model_types: tuple[str, ...]
+    token_types: bool = False
+    vision_prefixes: tuple[str, ...] = ()
+    image_wrap: tuple[str, str] | None = None
+
+
+MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family")
+for _family in (
+    # Qwen2VLModel: self.visual (vision tower + merger), self.language_model
+    ModelFamily(
+        "qwen2_vl",
+        "AutoModelForImageTextToText",
+        "Qwen2VLProcessor",
+        ("qwen2_vl",),
+        token_types=True,
+        vision_prefixes=("visual.",),
+    ),
+    ModelFamily(
+        "qwen2_5_vl",
+        "AutoModelForImageTextToText",
+        "Qwen2_5_VLProcessor",
+        ("qwen2_5_vl",),
+        token_types=True,
+        vision_prefixes=("visual.",),
+    ),
+    # Qwen3VLModel: self.visual (with its merger and the deepstack mergers), language_model
+    ModelFamily(
+        "qwen3_vl",
+        "AutoModelForImageTextToText",
+        "Qwen3VLProcessor",
+        ("qwen3_vl",),
+        token_types=True,
+        vision_prefixes=("visual.",),
+    ),
+    # InternVLModel: self.vision_tower, self.multi_modal_projector, self.language_model.
+    # `internvl_chat` is the remote-code layout (vision_model., mlp1.): read by `eureka eval`
+    # as this family, loadable only with trustRemoteCode.
+    ModelFamily(
+        "internvl",
+        "AutoModelForImageTextToText",
+        "InternVLProcessor",
+        ("internvl", "internvl_chat"),
+        vision_prefixes=("vision_tower.", "multi_modal_projector."),
+        image_wrap=("<img>", "</img>"),
+    ),
+    ModelFamily("text", "AutoModelForCausalLM", None, ()),
+):
+    MODEL_FAMILIES.add(_family.name, _family)
+
+
+def model_family(name: str) -> ModelFamily:
+    """The registered family `name` (a `KeyError` naming the known ones otherwise)."""
+    return MODEL_FAMILIES.get(name)
+
+
+def family_of_model_type(model_type: str) -> str:
+    """The family of a `config.json` `model_type` (anything unknown is a text model)."""
+    for name in MODEL_FAMILIES:
+        if model_type in MODEL_FAMILIES.get(name).model_types:
+            return name
+    return "text"
+
+
+VISION_TOKEN_ATTRS = (
+    "image_token_id",
+    "video_token_id",
+    "vision_start_token_id",
+    "vision_end_token_id",
+)
+"""Config attributes naming vision special tokens (Qwen's four; InternVL's `image_token_id`
+is its `<IMG_CONTEXT>`)."""
+
+
+def vision_token_ids(config: Any) -> list[int]:
+    """Ids of the vision special tokens of a model config (never sampled, never trained)."""
+    ids = [getattr(config, attr, None) for attr in VISION_TOKEN_ATTRS]
+    return sorted({int(i) for i in ids if isinstance(i, int) and i >= 0})
