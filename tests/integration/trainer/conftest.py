@@ -36,3 +36,27 @@ def run_dir_with_assets(base: Path, assets: Path) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     (base / "demo-assets").symlink_to(assets, target_is_directory=True)
     return base
+
+
+@pytest.fixture(scope="module")
+def one_rank_group() -> Iterator[None]:
+    """torch.distributed as a one-rank gloo group in this process (what DeepSpeed needs), kept
+    for a module: DeepSpeed caches its groups, so it cannot be torn down between tests. Torn
+    down through `deepspeed.comm`, which also drops DeepSpeed's cached groups: a later module's
+    engine would otherwise broadcast over a destroyed group ("not registered")."""
+    import socket
+
+    import torch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {**env, "MASTER_PORT": str(port)}.items():
+            patch.setenv(key, value)
+        yield
+        if torch.distributed.is_initialized():
+            import deepspeed.comm
+
+            deepspeed.comm.destroy_process_group()

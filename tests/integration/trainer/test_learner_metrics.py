@@ -7,10 +7,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-import torch
 
 from eureka_trainer.backends import GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.demo.assets import draw_shapes
@@ -83,23 +81,6 @@ def test_metrics_do_not_depend_on_the_micro_batch_size(
     assert 0 < whole["policy/clip_fraction"] < 1  # the batch does clip (the test has teeth)
     assert abs(whole["policy/loss"]) > 1e-3
     assert one["policy/grad_norm"] == pytest.approx(whole["policy/grad_norm"], rel=1e-4)
-
-
-@pytest.fixture(scope="module")
-def one_rank_group() -> Any:
-    """torch.distributed as a one-rank gloo group in this process (DeepSpeed needs one)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in {**env, "MASTER_PORT": str(port)}.items():
-            patch.setenv(key, value)
-        yield
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
 
 
 def test_deepspeed_zero0_reports_the_grad_norm(

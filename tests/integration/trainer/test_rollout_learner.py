@@ -216,24 +216,6 @@ def test_repeated_images_and_prompts_are_computed_once_with_the_same_results(
     assert [[c.token_ids for c in g] for g in ours] == [[c.token_ids for c in g] for g in theirs]
 
 
-@pytest.fixture(scope="module")
-def one_rank_group() -> Any:
-    """torch.distributed as a one-rank gloo group in this process (what DeepSpeed needs), kept
-    for the module: DeepSpeed caches its groups, so it cannot be torn down between tests."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in {**env, "MASTER_PORT": str(port)}.items():
-            patch.setenv(key, value)
-        yield
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
 @pytest.mark.parametrize("stage", [2, 3])
 def test_deepspeed_accumulates_micro_batches_like_the_torch_learner(
     parts, demo_assets: Path, one_rank_group: None, stage: int
