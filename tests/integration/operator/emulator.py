@@ -38,8 +38,8 @@ SERVE = {
     enums.action.UPDATE: "_serve_update",
     enums.action.DELETE: "_serve_delete",
 }
-SHARED = Path(__file__).resolve().parents[4] / "shared"
-KUBERAY_CRDS = SHARED / "kuberay"
+# KubeRay's CRDs, vendored with the tests (tests/kuberay/data/README.md says which release).
+KUBERAY_CRDS = Path(__file__).resolve().parents[2] / "kuberay" / "data"
 
 
 @dataclass
