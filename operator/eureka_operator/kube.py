@@ -27,12 +27,24 @@ KINDS: dict[str, tuple[str, str]] = {
     "RLJob": ("eureka.dev/v1alpha1", "rljobs"),
 }
 
+# kopf retries a 403 for about a minute (an API server being upgraded answers 403 for a moment);
+# a create refused by RBAC or a quota must reach the user sooner: one quick retry, then the
+# caller's CreateRefused (a condition on the RLJob) and the reconciler's own retries.
+CREATE_BACKOFFS = (1.0,)
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 NotFound = errors.APINotFoundError
 Conflict = errors.APIConflictError
 APIError = errors.APIError
+
+
+class CreateRefused(Exception):
+    """The API server refused to create an object (RBAC, a quota, a webhook, validation)."""
+
+    def __init__(self, kind: str, name: str, status: int, message: str) -> None:
+        super().__init__(f"creating {kind} {name}: HTTP {status}: {message}")
+        self.kind, self.name, self.status, self.message = kind, name, status, message
 
 
 def url(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
@@ -59,6 +71,7 @@ class Kube:
         path: str,
         payload: object | None = None,
         headers: Mapping[str, str] | None = None,
+        backoffs: tuple[float, ...] | None = None,
     ) -> Obj:
         response = await api.request(
             method,
@@ -67,6 +80,7 @@ class Kube:
             headers=dict(headers) if headers else None,
             settings=self.settings,
             logger=logger,
+            backoffs=backoffs,
         )
         async with response:
             data: Obj = await response.json()
@@ -82,12 +96,18 @@ class Kube:
         """(object, created): an existing object of the same name is returned, not replaced."""
         meta = obj["metadata"]
         try:
-            return await self._call("post", url(obj["kind"], meta["namespace"]), payload=obj), True
+            path = url(obj["kind"], meta["namespace"])
+            return await self._call("post", path, obj, backoffs=CREATE_BACKOFFS), True
         except Conflict:
             existing = await self.get(obj["kind"], meta["namespace"], meta["name"])
             if existing is None:  # deleted between the two calls: let the caller retry
                 raise
             return existing, False
+        except errors.APIClientError as err:
+            # 403 (RBAC, ResourceQuota), 422 / 400 (validation, KubeRay's or Kueue's webhook),
+            # 404 (no such namespace): retrying alone will not fix these; the user must know.
+            message = err.message or str(err) or type(err).__name__
+            raise CreateRefused(obj["kind"], meta["name"], err.status, message) from err
 
     async def patch(
         self,

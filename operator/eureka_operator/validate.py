@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eureka_operator.builder import rayjob_name
 from eureka_trainer.config import RLJobError, load_rljobs
 
 
@@ -28,4 +29,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             names = ", ".join(job.metadata.name for job in jobs) or "no documents"
             print(f"{file}: ok ({names})")
+            for job in jobs:
+                # Said here as the operator will do it: KubeRay needs a DNS-1035 label of at
+                # most 47 characters for the RayJob; the RLJob keeps its own name.
+                if (child := rayjob_name(job.metadata.name)) != job.metadata.name:
+                    print(
+                        f"  {job.metadata.name}: its RayJob will be named {child} (KubeRay "
+                        "needs a name starting with a letter, at most 47 characters)"
+                    )
     return 1 if failed else 0

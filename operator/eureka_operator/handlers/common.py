@@ -211,6 +211,8 @@ async def sync_status(
         failure = _failure(previous, updates) if rayjob is None else None
         if failure is not None:
             phase, (reason, message) = "Failed", failure
+        elif rayjob is None and (refused := updates.get("CreateFailed")) is not None:
+            reason, message = refused.reason, refused.message  # why there is no RayJob yet
         updates["Ready"] = ready_condition(phase, reason, message)
         new = build_status(
             previous, phase=phase, conditions=updates, fields={**observed.fields, **(fields or {})}

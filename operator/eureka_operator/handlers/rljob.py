@@ -30,6 +30,7 @@ from eureka_operator.handlers.common import (
     sync_latest,
 )
 from eureka_operator.handlers.rayjob import rayjob_gone
+from eureka_operator.kube import CreateRefused
 from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
 from eureka_trainer.config import RLJob, RLJobError, validate_rljob
@@ -193,19 +194,70 @@ async def _ensure(
             )
         return
     desired = build_rayjob_for(job, namespace, entry["uid"])
-    if rayjob is None:
-        async with state.lanes.urgent():
-            rayjob, created = await state.kube.create_or_get(desired)
-        if created:
-            metrics.RAYJOBS_CREATED.inc()
-    _check_owner(rayjob, entry["uid"])
+    try:
+        if rayjob is None:
+            async with state.lanes.urgent():
+                rayjob, created = await state.kube.create_or_get(desired)
+            if created:
+                metrics.RAYJOBS_CREATED.inc()
+        _check_owner(rayjob, entry["uid"])
+        async with state.lanes.deferred():
+            rayjob, refusal = await _ensure_support(state, job, entry, rayjob, desired)
+    except CreateRefused as err:
+        # Said on the RLJob (a condition and a Warning Event), not only in the operator's log;
+        # retried slowly, since RBAC, a quota or a webhook must change first.
+        conds["CreateFailed"] = create_failed(err)
+        async with state.lanes.deferred():
+            await sync_latest(
+                state,
+                key,
+                rayjobs,
+                pods,
+                rljob=entry,
+                rayjob=rayjob,
+                conditions=conds,
+                fields=fields,
+            )
+        raise kopf.TemporaryError(str(err), delay=CREATE_RETRY_S) from err
+    conds.update(refusal)
+    conds["CreateFailed"] = None
+    fields["rayJobName"] = desired["metadata"]["name"]
     async with state.lanes.deferred():
-        rayjob, refusal = await _ensure_support(state, job, entry, rayjob, desired)
-        conds.update(refusal)
-        fields["rayJobName"] = desired["metadata"]["name"]
         await sync_latest(
             state, key, rayjobs, pods, rljob=entry, rayjob=rayjob, conditions=conds, fields=fields
         )
+
+
+# How soon a refused create is tried again (a user fixing RBAC or a quota should not wait long;
+# a webhook refusing the same object every few seconds would flood the API server).
+CREATE_RETRY_S = 30.0
+_CREATE_HINTS: dict[str, str] = {
+    "QuotaExceeded": "a ResourceQuota of the namespace is exhausted: free quota, raise it, or "
+    "lower spec.resources; the operator retries.",
+    "Forbidden": "the operator may not create it (check its RBAC: the chart's ClusterRole) or an "
+    "admission policy forbade it; the operator retries.",
+    "Invalid": "the API server or an admission webhook (KubeRay's, Kueue's, a policy engine's) "
+    "refused it; if the message points at a field Eureka sets, please report it.",
+    "NamespaceNotFound": "the namespace does not exist or is being deleted.",
+    "CreateRejected": "the operator retries.",
+}
+
+
+def create_failed(err: CreateRefused) -> CondUpdate:
+    """The `CreateFailed` condition of a refused create: which object, why, what to do."""
+    text = err.message.lower()
+    if err.status == 403 and "quota" in text:
+        reason = "QuotaExceeded"
+    elif err.status == 403:
+        reason = "Forbidden"
+    elif err.status in (400, 422):
+        reason = "Invalid"
+    elif err.status == 404:
+        reason = "NamespaceNotFound"
+    else:
+        reason = "CreateRejected"
+    message = f"creating {err.kind} {err.name} failed (HTTP {err.status}): {err.message}. "
+    return CondUpdate("True", reason, message + _CREATE_HINTS[reason])
 
 
 async def _ensure_support(

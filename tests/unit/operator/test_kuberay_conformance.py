@@ -204,3 +204,19 @@ def test_every_rljob_validate_accepts_renders_to_a_rayjob_kuberay_admits(
         return  # refused at validation: the operator never builds it
     event("accepted")
     admitted(build_objects(job, uid="u")[-1])
+
+
+def test_validate_and_the_operator_agree_on_the_rayjob_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eureka_operator.cli import main
+
+    doc = yaml.safe_load(EXAMPLES[0].read_text())
+    doc["metadata"]["name"] = "7b-grpo"
+    path = tmp_path / "rljob.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    rendered = [d for d in yaml.safe_load_all(render(str(path), kinds=["RayJob"])) if d]
+    name = rendered[0]["metadata"]["name"]
+    assert f"its RayJob will be named {name}" in out and name == rayjob_name("7b-grpo")
