@@ -46,6 +46,11 @@ app.kubernetes.io/component: operator
 - apiGroups: [eureka.dev]
   resources: [rljobs/status]
   verbs: [get, patch]
+# Children name their RLJob with blockOwnerDeletion: under the OwnerReferencesPermissionEnforcement
+# admission plugin (on by default in OpenShift) that takes update on the owner's finalizers.
+- apiGroups: [eureka.dev]
+  resources: [rljobs/finalizers]
+  verbs: [update]
 # The children of each RLJob (no delete: owner references do that).
 - apiGroups: [ray.io]
   resources: [rayjobs]
