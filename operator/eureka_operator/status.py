@@ -40,6 +40,7 @@ PROBLEM_CONDITIONS = (
     "PodConfigError",
     "OOMKilled",
     "PodEvicted",
+    "VolumeMountFailed",
 )
 
 

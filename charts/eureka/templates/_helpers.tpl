@@ -71,4 +71,8 @@ app.kubernetes.io/component: operator
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Volume problems (FailedMount, Multi-Attach) exist only as Events on the pods.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, watch]
 {{- end -}}

@@ -63,6 +63,8 @@ class State:
     reconciled: dict[Key, Any] = field(default_factory=dict)
     retries: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
     reconcile_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    # Volume problems seen in Events (handlers/volumes.py): job -> pod -> problem.
+    volume_problems: dict[Key, dict[str, PodProblem]] = field(default_factory=dict)
 
     def lock(self, key: Key) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
@@ -77,6 +79,7 @@ class State:
         self.stale.discard(key)
         self.reconciled.pop(key, None)
         self.reconcile_locks.pop(key, None)
+        self.volume_problems.pop(key, None)
         retry = self.retries.pop(key, None)
         if retry is not None:
             retry.cancel()
@@ -204,7 +207,8 @@ async def sync_status(
     namespace, name = key
     async with state.lock(key):
         previous = state.written.get(key) or rljob.get("status") or {}
-        observed = derive(rayjob, list(problems), spec_suspended=bool(rljob.get("suspend")))
+        problems = [*problems, *state.volume_problems.get(key, {}).values()]
+        observed = derive(rayjob, problems, spec_suspended=bool(rljob.get("suspend")))
         updates: dict[str, CondUpdate | None] = dict(observed.conditions)
         updates.update(conditions or {})
         phase, reason, message = observed.phase, observed.reason, observed.message
