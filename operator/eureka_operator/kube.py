@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from kopf._cogs.clients import api, errors
 from kopf._cogs.configs.configuration import OperatorSettings
@@ -25,6 +26,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings"),
     "RayJob": ("ray.io/v1", "rayjobs"),
     "RLJob": ("eureka.dev/v1alpha1", "rljobs"),
+    # Kueue's admission unit for a queued RayJob (v1beta1: served by every Kueue release).
+    "Workload": ("kueue.x-k8s.io/v1beta1", "workloads"),
 }
 
 # kopf retries a 403 for about a minute (an API server being upgraded answers 403 for a moment);
@@ -91,6 +94,21 @@ class Kube:
             return await self._call("get", url(kind, namespace, name))
         except NotFound:
             return None
+
+    async def list_objects(self, kind: str, namespace: str, label_selector: str) -> list[Obj]:
+        """The objects of `kind` in `namespace` whose labels match `label_selector`."""
+        query = "?labelSelector=" + quote(label_selector, safe="")
+        data = await self._call("get", url(kind, namespace) + query)
+        wanted = dict(term.split("=", 1) for term in label_selector.split(",") if "=" in term)
+        # Checked here too: the selector's `key=value` terms must hold for every item returned.
+        return [
+            item
+            for item in data.get("items") or []
+            if all(
+                ((item.get("metadata") or {}).get("labels") or {}).get(k) == v
+                for k, v in wanted.items()
+            )
+        ]
 
     async def create_or_get(self, obj: Mapping[str, Any]) -> tuple[Obj, bool]:
         """(object, created): an existing object of the same name is returned, not replaced."""

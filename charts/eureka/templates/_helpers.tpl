@@ -71,6 +71,10 @@ app.kubernetes.io/component: operator
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Suspending a job Kueue admitted: deactivate its Workload (Kueue would undo a RayJob suspend).
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [get, list, patch]
 # Volume problems (FailedMount, Multi-Attach) exist only as Events on the pods.
 - apiGroups: [""]
   resources: [events]

@@ -33,7 +33,11 @@ async def rayjob_idx(
     """(namespace, RLJob name) -> the owned RayJob's name, owners, spec and status."""
     meta = body.get("metadata", {})
     entry = {
-        "metadata": {"name": meta.get("name"), "ownerReferences": meta.get("ownerReferences", [])},
+        "metadata": {
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "ownerReferences": meta.get("ownerReferences", []),
+        },
         "spec": dict(body.get("spec", {})),
         "status": dict(body.get("status", {})),
     }

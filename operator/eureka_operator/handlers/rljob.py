@@ -29,8 +29,9 @@ from eureka_operator.handlers.common import (
     state_of,
     sync_latest,
 )
+from eureka_operator.handlers.kueue import is_queued, set_workloads_active
 from eureka_operator.handlers.rayjob import rayjob_gone
-from eureka_operator.kube import CreateRefused
+from eureka_operator.kube import CreateRefused, NotFound
 from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
 from eureka_trainer.config import RLJob, RLJobError, validate_rljob
@@ -281,12 +282,28 @@ async def _ensure_support(
         rayjob = await state.kube.patch(
             "RayJob", namespace, desired["metadata"]["name"], plan.rayjob_patch
         )
+    await _toggle_kueue_workload(state, applied, wanted, rayjob, desired)
     if plan.applied_spec != applied:
         doc = {**spec_document(job, namespace), "spec": plan.applied_spec}
         data = {"data": {SPEC_KEY: dump_spec(doc)}}
         await state.kube.patch("ConfigMap", namespace, configmap["metadata"]["name"], data)
     refused = CondUpdate("True", plan.reason, refusal_message(plan)) if plan.refused else None
     return rayjob, {"SpecChangeRefused": refused}
+
+
+async def _toggle_kueue_workload(
+    state: State, applied: Obj, wanted: Obj, rayjob: Obj, desired: Obj
+) -> None:
+    """Suspend / resume a queued job through its Kueue Workload (handlers/kueue.py)."""
+    suspend = [bool((spec.get("runPolicy") or {}).get("suspend")) for spec in (applied, wanted)]
+    uid = (rayjob.get("metadata") or {}).get("uid")
+    if suspend[0] == suspend[1] or not is_queued(desired) or not uid:
+        return
+    namespace = str(desired["metadata"]["namespace"])
+    try:
+        await set_workloads_active(state.kube, namespace, str(uid), active=not suspend[1])
+    except NotFound:  # Kueue is not installed: the RayJob's own suspend is all there is
+        logger.info("no Kueue Workloads API; suspend of %s/%s left to the RayJob", namespace, uid)
 
 
 def _validate(body: Mapping[str, Any], namespace: str, name: str) -> RLJob:

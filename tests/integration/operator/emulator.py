@@ -308,6 +308,7 @@ def now() -> str:
 
 RLJOBS = "eureka.dev/v1alpha1/rljobs"
 RAYJOBS = "ray.io/v1/rayjobs"
+WORKLOADS = "kueue.x-k8s.io/v1beta1/workloads"
 
 
 @functools.cache
@@ -333,6 +334,7 @@ def register_all(emu: Emulator, rljob_crd: Mapping[str, Any]) -> None:
     emu.register("v1/events", Kind("Event"))
     emu.register("rbac.authorization.k8s.io/v1/roles", Kind("Role"))
     emu.register("rbac.authorization.k8s.io/v1/rolebindings", Kind("RoleBinding"))
+    emu.register(WORKLOADS, Kind("Workload", status=True))
 
 
 def kubeconfig(path: Path, server: str) -> Path:
