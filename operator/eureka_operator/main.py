@@ -19,6 +19,7 @@ import kopf
 
 from eureka_operator import handlers, metrics
 from eureka_operator.builder import JOB_LABEL
+from eureka_operator.handlers import audit
 from eureka_operator.handlers.common import State
 from eureka_operator.kube import Kube
 
@@ -129,6 +130,15 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         configure(settings, options)
         memo.eureka = State(Kube(settings))
         metrics.serve(options.metrics_port)
+        # Missed RayJob deletions (watch gaps): handlers/audit.py. Cancelled at cleanup.
+        memo.audit = asyncio.get_running_loop().create_task(
+            audit.audit_loop(memo.eureka, audit.AUDIT_S), name="audit"
+        )
+
+    async def cleanup(memo: Any, **_: Any) -> None:
+        task = getattr(memo, "audit", None)
+        if task is not None:
+            task.cancel()
 
     def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
         # In a pod: its service account; elsewhere: $KUBECONFIG or ~/.kube/config.
@@ -137,6 +147,7 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         )
 
     kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
     kopf.on.login(registry=registry)(login)
     return registry
 

@@ -65,6 +65,11 @@ class State:
     reconcile_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     # Volume problems seen in Events (handlers/volumes.py): job -> pod -> problem.
     volume_problems: dict[Key, dict[str, PodProblem]] = field(default_factory=dict)
+    # uids of RayJobs found gone by the audit (handlers/audit.py) while kopf's index, which
+    # missed their deletion during a watch gap, still holds them.
+    vanished: dict[Key, set[str]] = field(default_factory=dict)
+    # kopf's RayJob and pod indexes (live views), kept from the first RLJob event for the audit.
+    indexes: tuple[Any, Any] | None = None
 
     def lock(self, key: Key) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
@@ -80,6 +85,7 @@ class State:
         self.reconciled.pop(key, None)
         self.reconcile_locks.pop(key, None)
         self.volume_problems.pop(key, None)
+        self.vanished.pop(key, None)
         retry = self.retries.pop(key, None)
         if retry is not None:
             retry.cancel()
@@ -134,7 +140,7 @@ async def sync_latest(
     again while an event handler left a change to this reconcile (`State.leave_to_reconcile`)."""
     while True:
         state.stale.discard(key)
-        newest = first(rayjobs.get(key)) or rayjob
+        newest = current_rayjob(state, rayjobs, key) or rayjob
         await sync_status(
             state,
             key,
@@ -170,6 +176,15 @@ def state_of(memo: Any) -> State:
 def job_problems(pods: Mapping[Key, Any], key: Key) -> list[PodProblem]:
     """The problems of every pod of the job, from the pod index."""
     return [p for problems in (pods.get(key) or ()) for p in problems]
+
+
+def current_rayjob(state: State, rayjobs: Mapping[Key, Any], key: Key) -> Any:
+    """The job's RayJob from the index, skipping one the audit found gone (handlers/audit.py)."""
+    gone = state.vanished.get(key, set())
+    for item in rayjobs.get(key) or ():
+        if (item.get("metadata") or {}).get("uid") not in gone:
+            return item
+    return None
 
 
 def first(store: Iterable[Any] | None) -> Any:

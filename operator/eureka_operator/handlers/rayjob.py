@@ -15,7 +15,7 @@ from eureka_operator.handlers.common import (
     Key,
     Obj,
     State,
-    first,
+    current_rayjob,
     handler,
     job_problems,
     state_of,
@@ -71,7 +71,7 @@ async def on_rayjob_event(
             if type == "DELETED":
                 await rayjob_gone(state, key, rljob, rayjob_idx, pod_idx)
                 return
-            rayjob = first(rayjob_idx.get(key))
+            rayjob = current_rayjob(state, rayjob_idx, key)
             problems = job_problems(pod_idx, key)
             await sync_status(state, key, rljob=rljob, rayjob=rayjob, problems=problems)
 
@@ -92,7 +92,7 @@ async def on_pod_event(
                 state,
                 key,
                 rljob=state.rljobs.get(key),
-                rayjob=first(rayjob_idx.get(key)),
+                rayjob=current_rayjob(state, rayjob_idx, key),
                 problems=job_problems(pod_idx, key),
             )
 

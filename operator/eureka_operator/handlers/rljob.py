@@ -23,6 +23,7 @@ from eureka_operator.handlers.common import (
     Key,
     Obj,
     State,
+    current_rayjob,
     first,
     handler,
     may_create,
@@ -77,6 +78,8 @@ async def on_rljob_event(
     """
     key = (namespace, name)
     state = state_of(memo)
+    if state.indexes is None:
+        state.indexes = (rayjob_idx, pod_idx)  # live views, for the audit (handlers/audit.py)
     if type == "DELETED":  # children go with owner references; only local state to drop
         state.forget(key)
         metrics.set_phase(namespace, name, None)
@@ -100,7 +103,7 @@ async def reconcile(
     async with state.reconcile_lock(key):  # events and retries of one job, one at a time
         try:
             with metrics.timed("rljob"):
-                rayjob = first(rayjobs.get(key))
+                rayjob = current_rayjob(state, rayjobs, key)
                 if first_sight and rayjob is None and _had_rayjob(_status(state, key, entry)):
                     # Deleted while no operator was watching: the policy of a live deletion.
                     async with state.lanes.deferred():
@@ -171,7 +174,7 @@ async def _ensure(
     conds: dict[str, CondUpdate | None],
 ) -> None:
     namespace, name = key
-    rayjob = first(rayjobs.get(key))
+    rayjob = current_rayjob(state, rayjobs, key)
     fields: Obj = {"observedGeneration": entry["generation"]}
     try:
         job = _validate(body, namespace, name)

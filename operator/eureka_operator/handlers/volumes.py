@@ -20,6 +20,7 @@ from eureka_operator.handlers.common import (
     PODS,
     Key,
     Obj,
+    current_rayjob,
     first,
     handler,
     job_problems,
@@ -89,7 +90,7 @@ async def on_volume_event(
             state,
             key,
             rljob=state.rljobs.get(key),
-            rayjob=first(rayjob_idx.get(key)),
+            rayjob=current_rayjob(state, rayjob_idx, key),
             problems=job_problems(pod_idx, key),
         )
 
