@@ -220,3 +220,11 @@ def test_validate_and_the_operator_agree_on_the_rayjob_name(
     rendered = [d for d in yaml.safe_load_all(render(str(path), kinds=["RayJob"])) if d]
     name = rendered[0]["metadata"]["name"]
     assert f"its RayJob will be named {name}" in out and name == rayjob_name("7b-grpo")
+
+
+def test_render_never_prints_anchors_even_for_shared_objects() -> None:
+    from eureka_operator.render import _Dumper
+
+    shared = {"cpu": "1"}
+    text = yaml.dump({"requests": shared, "limits": shared}, Dumper=_Dumper)
+    assert "&" not in text and "*" not in text
