@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 
 from eureka_operator import metrics
-from eureka_operator.builder import JOB_LABEL
+from eureka_operator.builder import JOB_LABEL, rayjob_name
 from eureka_operator.handlers.common import (
     OWNED,
     PODS,
@@ -122,14 +122,14 @@ async def rayjob_gone(
         from eureka_operator.handlers.rljob import ensure_children  # cycle: rljob imports this
 
         message = (
-            f"the RayJob {name} was deleted while the job was {phase or 'starting'}; "
+            f"the RayJob {rayjob_name(name)} was deleted while the job was {phase or 'starting'}; "
             f"recreated it (retry {used + 1} of spec.runPolicy.backoffLimit={limit})."
         )
         recreated = {"RayJobRecreated": CondUpdate("True", "RayJobDeleted", message)}
         await ensure_children(state, body, rljob, rayjobs, pods, recreated)
         return
     message = (
-        f"the RayJob {name} was deleted while the job was {phase or 'starting'}. Raise "
+        f"the RayJob {rayjob_name(name)} was deleted while the job was {phase or 'starting'}. Raise "
         "spec.runPolicy.backoffLimit to have it recreated, or delete and re-apply the RLJob."
     )
     deleted = {"RayJobRecreated": CondUpdate("False", "RayJobDeleted", message)}
