@@ -242,6 +242,28 @@ def checkpoint_mount_path(job: RLJob) -> str:
     return path if path.startswith("/") else f"{WORK_ROOT}/{path.lstrip('./')}"
 
 
+def unmounted_paths(job: RLJob) -> list[tuple[str, str]]:
+    """(field, path) of each absolute data or model path no volume of the pods holds.
+
+    Such a path can only work if the trainer image itself contains it; more often a
+    `resources.volumes` / `volumeMounts` entry is missing. `eureka validate` warns about these
+    (a local run reads the same paths from the laptop, so they are not errors).
+    """
+    spec = job.spec
+    roots = [m.mount_path for m in spec.resources.volume_mounts] + [checkpoint_mount_path(job)]
+    wanted = [("model.name", spec.model.name)]
+    wanted += [("data.trainFiles", f) for f in spec.data.train_files]
+    wanted += [("data.evalFiles", f) for f in spec.data.eval_files]
+    if spec.data.image_root:
+        wanted.append(("data.imageRoot", spec.data.image_root))
+    return [
+        (field, path)
+        for field, path in wanted
+        if path.startswith("/")
+        and not any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+    ]
+
+
 def entrypoint(job: RLJob) -> str:
     """The driver command the RayJob submits (runs on the head pod)."""
     output = f"{checkpoint_mount_path(job)}/{job.metadata.name}"

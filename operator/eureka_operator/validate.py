@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eureka_operator.builder import rayjob_name
+from eureka_operator.builder import rayjob_name, unmounted_paths
 from eureka_trainer.config import RLJobError, load_rljobs
 
 
@@ -32,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
             for job in jobs:
                 # Said here as the operator will do it: KubeRay needs a DNS-1035 label of at
                 # most 47 characters for the RayJob; the RLJob keeps its own name.
+                for field, path in unmounted_paths(job):
+                    print(
+                        f"  {job.metadata.name}: warning: spec.{field} {path} is on no volume "
+                        "of the pods (add spec.resources.volumes and volumeMounts, unless the "
+                        "trainer image contains it)"
+                    )
                 if (child := rayjob_name(job.metadata.name)) != job.metadata.name:
                     print(
                         f"  {job.metadata.name}: its RayJob will be named {child} (KubeRay "

@@ -330,3 +330,33 @@ def test_a_name_kuberay_refuses_is_mapped_for_the_rayjob_only() -> None:
 def test_gpus_are_freed_when_the_job_ends_by_default() -> None:
     spec = objects(small())["RayJob"]["spec"]
     assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] == 0
+
+
+def test_paths_no_volume_holds_are_named() -> None:
+    from eureka_operator.builder import unmounted_paths
+
+    bare = small(data={"trainFiles": ["/data/t.jsonl"], "imageRoot": "/data/img"})
+    assert unmounted_paths(bare) == [
+        ("data.trainFiles", "/data/t.jsonl"),
+        ("data.imageRoot", "/data/img"),
+    ]
+    mounted = small(
+        data={"trainFiles": ["/data/t.jsonl"], "evalFiles": ["/checkpoints/e.jsonl"]},
+        model={"name": "/models/qwen"},
+        resources={
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "d"}},
+                {"name": "models", "persistentVolumeClaim": {"claimName": "m"}},
+            ],
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/data"},
+                {"name": "models", "mountPath": "/models"},
+            ],
+        },
+    )
+    assert unmounted_paths(mounted) == []  # /checkpoints: the checkpoint volume
+    assert unmounted_paths(small(data={"trainFiles": ["/database/t.jsonl"]}, resources=DATA)) == [
+        ("data.trainFiles", "/database/t.jsonl")  # a prefix of the name is not a parent folder
+    ]
+    for example in EXAMPLES.glob("*.yaml"):
+        assert unmounted_paths(load_rljob(example)) == [], example.name
