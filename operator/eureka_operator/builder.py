@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -239,7 +240,10 @@ Kubernetes mountPath must be absolute."""
 def checkpoint_mount_path(job: RLJob) -> str:
     """The checkpoint volume's absolute mount path in every pod."""
     path = job.spec.checkpoint.storage.path.rstrip("/")
-    return path if path.startswith("/") else f"{WORK_ROOT}/{path.lstrip('./')}"
+    if path.startswith("/"):
+        return path
+    parts = [p for p in PurePosixPath(path).parts if p not in (".", "..")]
+    return "/".join([WORK_ROOT, *parts])
 
 
 def unmounted_paths(job: RLJob) -> list[tuple[str, str]]:

@@ -314,6 +314,15 @@ def test_a_relative_checkpoint_path_is_mounted_at_an_absolute_one() -> None:
     mounts = {m["name"]: m["mountPath"] for m in head["containers"][0]["volumeMounts"]}
     assert mounts["checkpoints"] == "/eureka/checkpoints"
     assert rayjob["spec"]["entrypoint"].endswith("--output /eureka/checkpoints/j")
+    from eureka_operator.builder import checkpoint_mount_path
+
+    for relative, absolute in [
+        ("./ck", "/eureka/ck"),
+        (".ck/x", "/eureka/.ck/x"),
+        ("../a", "/eureka/a"),
+    ]:
+        job = small(checkpoint={"storage": {"path": relative}})
+        assert checkpoint_mount_path(job) == absolute
 
 
 def test_a_name_kuberay_refuses_is_mapped_for_the_rayjob_only() -> None:
