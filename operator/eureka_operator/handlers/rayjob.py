@@ -111,12 +111,14 @@ async def rayjob_gone(
     if phase in TERMINAL_PHASES:
         return  # finished jobs keep their final status; nothing to run again
     namespace, name = key
-    used = int((rljob.get("annotations") or {}).get(RECREATIONS, "0") or 0)
+    # The count of recreations so far, read afresh: the RLJob event carrying the previous
+    # recreation's annotation may not have arrived yet (a RayJob deleted twice in a row).
+    body = await state.kube.get("RLJob", namespace, name)
+    if body is None:
+        return
+    used = int(((body.get("metadata") or {}).get("annotations") or {}).get(RECREATIONS, "0") or 0)
     limit = int(rljob.get("backoffLimit") or 0)
     if used < limit:
-        body = await state.kube.get("RLJob", namespace, name)
-        if body is None:
-            return
         annotations = {"metadata": {"annotations": {RECREATIONS: str(used + 1)}}}
         await state.kube.patch("RLJob", namespace, name, annotations)
         from eureka_operator.handlers.rljob import ensure_children  # cycle: rljob imports this
