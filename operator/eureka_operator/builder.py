@@ -8,14 +8,19 @@ restarted operator finds the children it made instead of making new ones.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
 from eureka_trainer.config import API_VERSION, GROUP, KIND, PLURAL, PoolSpec, RLJob, RLJobSpec
+from eureka_trainer.config.kube import PodOverrides
 from eureka_trainer.config.pools import POOL_RESOURCE_UNITS, pool_resource
 
 Obj = dict[str, Any]
@@ -29,6 +34,33 @@ JOB_LABEL = f"{GROUP}/rljob"
 POOL_LABEL = f"{GROUP}/pool"
 # Labels copied from the RLJob to the RayJob so Kueue admits the RayJob (Kueue's own integration).
 KUEUE_LABELS = ("kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class")
+# KubeRay refuses a RayJob whose name is not a DNS-1035 label of at most 47 characters
+# (validation.go ValidateRayJobMetadata; constant.go MaxRayJobNameLength = 53 - 6, so the
+# RayCluster it derives, `<rayjob>-<5 chars>`, stays within MaxRayClusterNameLength = 53).
+MAX_RAYJOB_NAME = 47
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# The Ray dashboard agent's health endpoint (Ray >= 2.53), as KubeRay >= 1.6 probes it
+# (pod.go initLivenessAndReadinessProbe, constant.go RayNodeHealthPath and
+# DefaultDashboardAgentListenPort). Set here so that older KubeRay, which execs `wget` in the
+# container instead, never needs wget in the trainer image: KubeRay keeps probes a user set.
+HEALTH_PATH = "/api/healthz"
+DASHBOARD_AGENT_PORT = 52365
+
+
+def rayjob_name(job_name: str) -> str:
+    """The RayJob's name: the RLJob's own when KubeRay accepts it, else a derived one.
+
+    An RLJob name is a DNS-1123 label (up to 63 characters, may start with a digit); KubeRay
+    needs a DNS-1035 label of at most 47. Names that do not fit get an `rl-` prefix when they
+    start with a digit, are cut to fit, and always end in a hash of the full name, so two RLJobs
+    never share a RayJob.
+    """
+    if len(job_name) <= MAX_RAYJOB_NAME and DNS1035_LABEL.match(job_name):
+        return job_name
+    digest = hashlib.sha256(job_name.encode()).hexdigest()[:6]
+    base = job_name if job_name[:1].isalpha() else f"rl-{job_name}"
+    base = base[: MAX_RAYJOB_NAME - len(digest) - 1].rstrip("-")
+    return f"{base}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -39,7 +71,7 @@ class Names:
 
     @property
     def rayjob(self) -> str:
-        return self.job
+        return rayjob_name(self.job)
 
     @property
     def configmap(self) -> str:
@@ -126,7 +158,13 @@ def spec_document(job: RLJob, ns: str) -> Obj:
 
 
 # libyaml when available: the pure-Python emitter costs milliseconds per job.
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """No `&id001` anchors: a reader of the ConfigMap sees every value where it applies."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -184,19 +222,66 @@ def build_role_binding(job: RLJob, ns: str, names: Names) -> Obj:
         "kind": "RoleBinding",
         "metadata": _meta(names.role, ns, job, "trainer"),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.role},
-        "subjects": [{"kind": "ServiceAccount", "name": names.service_account, "namespace": ns}],
+        "subjects": [
+            {"kind": "ServiceAccount", "name": account, "namespace": ns}
+            for account in dict.fromkeys(
+                [names.service_account, job.spec.resources.head.pod.service_account_name or ""]
+            )
+            if account
+        ],
     }
+
+
+WORK_ROOT = "/eureka"
+"""Where a relative `checkpoint.storage.path` (a local run's folder) lands in the pods: a
+Kubernetes mountPath must be absolute."""
+
+
+def checkpoint_mount_path(job: RLJob) -> str:
+    """The checkpoint volume's absolute mount path in every pod."""
+    path = job.spec.checkpoint.storage.path.rstrip("/")
+    if path.startswith("/"):
+        return path
+    parts = [p for p in PurePosixPath(path).parts if p not in (".", "..")]
+    return "/".join([WORK_ROOT, *parts])
+
+
+def unmounted_paths(job: RLJob) -> list[tuple[str, str]]:
+    """(field, path) of each absolute data or model path no volume of the pods holds.
+
+    Such a path can only work if the trainer image itself contains it; more often a
+    `resources.volumes` / `volumeMounts` entry is missing. `eureka validate` warns about these
+    (a local run reads the same paths from the laptop, so they are not errors).
+    """
+    spec = job.spec
+    roots = [m.mount_path for m in spec.resources.volume_mounts] + [checkpoint_mount_path(job)]
+    wanted = [("model.name", spec.model.name)]
+    wanted += [("data.trainFiles", f) for f in spec.data.train_files]
+    wanted += [("data.evalFiles", f) for f in spec.data.eval_files]
+    if spec.data.image_root:
+        wanted.append(("data.imageRoot", spec.data.image_root))
+    return [
+        (field, path)
+        for field, path in wanted
+        if path.startswith("/")
+        and not any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+    ]
 
 
 def entrypoint(job: RLJob) -> str:
     """The driver command the RayJob submits (runs on the head pod)."""
-    output = f"{job.spec.checkpoint.storage.path.rstrip('/')}/{job.metadata.name}"
+    output = f"{checkpoint_mount_path(job)}/{job.metadata.name}"
     return shlex.join(["eureka", "run", SPEC_PATH, "--cluster", "--output", output])
 
 
 def run_policy_fields(spec: RLJobSpec) -> Obj:
     """runPolicy -> RayJob spec fields (only those KubeRay's RayJob declares)."""
     policy = spec.run_policy
+    # shutdownAfterJobFinishes with a TTL (0 by default) deletes the whole Ray cluster, GPUs
+    # first of all, and keeps the submitter Job (the driver's log). KubeRay's deletionRules
+    # (DeleteWorkers, then DeleteCluster) would need shutdownAfterJobFinishes: false, which
+    # KubeRay refuses together with `suspend` (validation.go ValidateRayJobSpec) and Kueue
+    # suspends every job it queues: not an option for a job that may be suspended.
     fields: Obj = {
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": policy.ttl_seconds_after_finished,
@@ -262,11 +347,22 @@ def _worker_group(job: RLJob, ns: str, names: Names, group: str, pool: PoolSpec)
         "replicas": pool.replicas,
         "minReplicas": pool.replicas,
         "maxReplicas": pool.replicas,
-        "rayStartParams": {"num-gpus": str(pool.gpus)},
-        # A custom Ray resource per pool lets the driver pin vLLM engines / learners to their pool.
-        "resources": {pool_resource(group): str(POOL_RESOURCE_UNITS)},
+        "rayStartParams": worker_start_params(group, pool),
         "template": template,
     }
+
+
+def worker_start_params(group: str, pool: PoolSpec) -> dict[str, str]:
+    """`ray start` parameters of a worker group: its GPUs and its pool's custom Ray resource.
+
+    The pool resource lets the driver pin vLLM engines / learners to their pool. It goes into
+    `rayStartParams.resources`, never into the group's `resources` map: KubeRay >= 1.5 refuses a
+    group that sets both (validation.go validateRayGroupResources), and KubeRay < 1.5 has no such
+    field (its CRD prunes it). The value is single-quoted JSON, the form KubeRay itself writes
+    (pod.go updateRayStartParamsResources) and reads back (getResourcesMap trims the quotes).
+    """
+    resources = json.dumps({pool_resource(group): POOL_RESOURCE_UNITS}, separators=(",", ":"))
+    return {"num-gpus": str(pool.gpus), "resources": f"'{resources}'"}
 
 
 def _pod_template(
@@ -282,9 +378,14 @@ def _pod_template(
         "env": _env(job, ns),
         "volumeMounts": mounts,
         "securityContext": container_security_context(),
+        "readinessProbe": health_probe(period=5, failures=10),
+        "livenessProbe": health_probe(period=5, failures=120, initial_delay=30),
     }
+    if res.env_from:
+        container["envFrom"] = [e.to_yaml_dict() for e in res.env_from]
+    overrides = res.head.pod if head else _pool_of(job.spec, group).pod
     pod: Obj = {
-        "serviceAccountName": names.service_account,
+        "serviceAccountName": overrides.service_account_name or names.service_account,
         # Only the driver (head) talks to the API server; workers get no token at all.
         "automountServiceAccountToken": head,
         "securityContext": pod_security_context(),
@@ -293,10 +394,39 @@ def _pod_template(
     }
     if res.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": s} for s in res.image_pull_secrets]
-    if res.priority_class_name:
-        pod["priorityClassName"] = res.priority_class_name
-    labels = {JOB_LABEL: job.metadata.name, POOL_LABEL: group}
-    return {"metadata": {"labels": labels}, "spec": pod}
+    if overrides.priority_class_name or res.priority_class_name:
+        pod["priorityClassName"] = overrides.priority_class_name or res.priority_class_name
+    if overrides.runtime_class_name:
+        pod["runtimeClassName"] = overrides.runtime_class_name
+    if overrides.affinity:
+        pod["affinity"] = dict(overrides.affinity)
+    return {"metadata": _pod_metadata(job, group, overrides), "spec": pod}
+
+
+def _pool_of(spec: RLJobSpec, group: str) -> PoolSpec:
+    pool = dict(worker_pools(spec))[group]
+    return pool
+
+
+def _pod_metadata(job: RLJob, group: str, overrides: PodOverrides) -> Obj:
+    labels = {**overrides.labels, JOB_LABEL: job.metadata.name, POOL_LABEL: group}
+    meta: Obj = {"labels": labels}
+    if overrides.annotations:
+        meta["annotations"] = dict(overrides.annotations)
+    return meta
+
+
+def health_probe(*, period: int, failures: int, initial_delay: int = 10) -> Obj:
+    """An HTTP probe of the Ray node's health (no binary needed in the image), with KubeRay's
+    default timings (constant.go Default{Readiness,Liveness}Probe*)."""
+    return {
+        "httpGet": {"path": HEALTH_PATH, "port": DASHBOARD_AGENT_PORT},
+        "initialDelaySeconds": initial_delay,
+        "timeoutSeconds": 5,
+        "periodSeconds": period,
+        "successThreshold": 1,
+        "failureThreshold": failures,
+    }
 
 
 def _submitter_template(job: RLJob, ns: str, names: Names) -> Obj:
@@ -333,6 +463,9 @@ def pod_security_context() -> Obj:
         "runAsUser": RUN_AS_USER,
         "runAsGroup": RUN_AS_USER,
         "fsGroup": RUN_AS_USER,
+        # Change volume ownership only when the root's differs: a recursive chown of a dataset or
+        # checkpoint volume at every pod start can take minutes.
+        "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -360,6 +493,7 @@ def _env(job: RLJob, ns: str) -> list[Obj]:
         if ref is not None:
             key_ref = {"name": ref.name, "key": ref.key}
             env.append({"name": var, "valueFrom": {"secretKeyRef": key_ref}})
+    env += [e.to_yaml_dict() for e in job.spec.resources.env]
     return env
 
 
@@ -373,8 +507,12 @@ def _volumes(job: RLJob, names: Names, *, head: bool) -> tuple[list[Obj], list[O
     volumes: list[Obj] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, checkpoints]
     mounts: list[Obj] = [
         {"name": "dshm", "mountPath": "/dev/shm"},
-        {"name": "checkpoints", "mountPath": storage.path},
+        {"name": "checkpoints", "mountPath": checkpoint_mount_path(job)},
     ]
+    # The user's volumes (datasets, models, caches) on every Ray pod: the driver reads prompts
+    # and images, every worker loads the model.
+    volumes += [v.to_yaml_dict() for v in job.spec.resources.volumes]
+    mounts += [m.to_yaml_dict() for m in job.spec.resources.volume_mounts]
     if head:
         volumes.append(
             {

@@ -20,6 +20,7 @@ import kopf
 
 from eureka_operator import handlers, metrics
 from eureka_operator.builder import JOB_LABEL
+from eureka_operator.handlers import audit
 from eureka_operator.handlers.common import State
 from eureka_operator.kube import Kube
 from eureka_operator.policy import ALLOW_REMOTE_CODE_ENV
@@ -140,6 +141,15 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         configure(settings, options)
         memo.eureka = State(Kube(settings), allow_remote_code=options.allow_remote_code)
         metrics.serve(options.metrics_port)
+        # Missed RayJob deletions (watch gaps): handlers/audit.py. Cancelled at cleanup.
+        memo.audit = asyncio.get_running_loop().create_task(
+            audit.audit_loop(memo.eureka, audit.AUDIT_S), name="audit"
+        )
+
+    async def cleanup(memo: Any, **_: Any) -> None:
+        task = getattr(memo, "audit", None)
+        if task is not None:
+            task.cancel()
 
     def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
         # In a pod: its service account; elsewhere: $KUBECONFIG or ~/.kube/config.
@@ -148,6 +158,7 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         )
 
     kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
     kopf.on.login(registry=registry)(login)
     return registry
 

@@ -47,7 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (the spec inside the ConfigMap) as readable `|` blocks."""
+    """Multi-line strings (the spec inside the ConfigMap) as readable `|` blocks; no `&id001`
+    anchors where the builder shares an object (each value printed where it applies)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

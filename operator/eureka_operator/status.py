@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eureka_trainer.config import RLJobStatus
+from eureka_trainer.config import GROUP, RLJobStatus
 
 Obj = dict[str, Any]
 
@@ -33,7 +33,15 @@ KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 # Condition types owned by the spec reconciler; status syncs from RayJob events keep them as is.
 SPEC_CONDITIONS = ("InvalidSpec", "SpecChangeRefused", "RayJobRecreated")
-PROBLEM_CONDITIONS = ("PodsUnschedulable", "ImagePullFailed", "CrashLooping")
+PROBLEM_CONDITIONS = (
+    "PodsUnschedulable",
+    "ImagePullFailed",
+    "CrashLooping",
+    "PodConfigError",
+    "OOMKilled",
+    "PodEvicted",
+    "VolumeMountFailed",
+)
 
 
 @dataclass(frozen=True)
@@ -75,13 +83,27 @@ _IMAGE_PULL = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
 _CRASH = frozenset({"CrashLoopBackOff"})
+# The kubelet cannot build the container: a missing Secret / ConfigMap (or key) referenced by
+# env, envFrom or a volume (kubelet's CreateContainerConfigError), or a runtime refusal.
+_CONFIG = frozenset({"CreateContainerConfigError", "CreateContainerError"})
 
 
 def pod_problems(pod: Mapping[str, Any]) -> list[PodProblem]:
-    """Problems of one pod: unschedulable, image pull failures, crash loops."""
+    """Problems of one pod: unschedulable, image pull failures, crash loops, a missing Secret or
+    ConfigMap, a container killed for memory, an eviction."""
     name = (pod.get("metadata") or {}).get("name", "?")
     status = pod.get("status") or {}
     problems: list[PodProblem] = []
+    if status.get("phase") == "Failed" and status.get("reason") == "Evicted":
+        problems.append(
+            PodProblem(
+                "PodEvicted",
+                "Evicted",
+                f"pod {name} was evicted: {status.get('message', 'no message')} Node pressure "
+                "(memory, disk) or a higher-priority job; spec.resources.priorityClassName and "
+                "realistic memory requests protect a job.",
+            )
+        )
     for cond in status.get("conditions") or []:
         scheduled = (cond.get("type"), cond.get("status"), cond.get("reason"))
         if scheduled == ("PodScheduled", "False", "Unschedulable"):
@@ -96,7 +118,39 @@ def pod_problems(pod: Mapping[str, Any]) -> list[PodProblem]:
             problems.append(_image_pull(name, cs, reason, str(waiting.get("message", ""))))
         elif reason in _CRASH:
             problems.append(_crash_loop(name, cs))
+        elif reason in _CONFIG:
+            problems.append(_config_error(name, cs, reason, str(waiting.get("message", ""))))
+        if _oom_killed(cs):
+            problems.append(_oom(name, cs, pod))
     return problems
+
+
+def _oom_killed(cs: Mapping[str, Any]) -> bool:
+    for state in ("state", "lastState"):
+        if ((cs.get(state) or {}).get("terminated") or {}).get("reason") == "OOMKilled":
+            return True
+    return False
+
+
+def _config_error(pod: str, cs: Mapping[str, Any], reason: str, detail: str) -> PodProblem:
+    return PodProblem(
+        "PodConfigError",
+        reason,
+        f"container {cs.get('name', '?')} of pod {pod} cannot start ({reason}: {detail}). Create "
+        "the Secret or ConfigMap it names in the job's namespace (spec.model.hubTokenSecret, "
+        "spec.logging.wandb.apiKeySecret, spec.resources.env / envFrom / volumes).",
+    )
+
+
+def _oom(pod: str, cs: Mapping[str, Any], body: Mapping[str, Any]) -> PodProblem:
+    pool = ((body.get("metadata") or {}).get("labels") or {}).get(f"{GROUP}/pool", "?")
+    return PodProblem(
+        "OOMKilled",
+        "OOMKilled",
+        f"container {cs.get('name', '?')} of pod {pod} was killed for exceeding its memory "
+        f"limit. Raise spec.resources.{pool}.memory (the {pool} pool), or lower the memory the "
+        "job needs (learner.offload, rollout.gpuMemoryUtilization, micro batch size).",
+    )
 
 
 def _unschedulable(pod: str, detail: str) -> PodProblem:

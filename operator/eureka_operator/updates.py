@@ -28,6 +28,7 @@ RUN_POLICY_KEYS = (
 )
 CLUSTER_KEYS = ("entrypoint", "submitterPodTemplate", "rayClusterSpec")
 NOT_STARTED = frozenset({"", "New"})
+KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 
 
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -66,7 +67,10 @@ def plan_update(
     ops = _replace_ops(current, desired, RUN_POLICY_KEYS)
     old_suspend = bool((applied.get(RUN_POLICY) or {}).get("suspend", False))
     new_suspend = bool((wanted.get(RUN_POLICY) or {}).get("suspend", False))
-    if old_suspend != new_suspend:
+    queued = KUEUE_QUEUE in ((desired_rayjob.get("metadata") or {}).get("labels") or {})
+    if old_suspend != new_suspend and (new_suspend or not queued):
+        # A queued job is resumed by reactivating its Kueue Workload (handlers/kueue.py): Kueue
+        # unsuspends the RayJob when it admits it again; unsuspending it here would jump the queue.
         ops.append({"op": "add", "path": "/spec/suspend", "value": new_suspend})
     others = [p for p in paths if not p.startswith(f"{RUN_POLICY}.")]
     if not others:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from eureka_operator.builder import rayjob_name, unmounted_paths
 from eureka_trainer.config import RLJobError, load_rljobs
 from eureka_trainer.config.loader import EXIT_INVALID
 
@@ -47,7 +48,31 @@ def check(file: str) -> dict[str, Any]:
             "jobs": [],
             "problems": [asdict(p) for p in err.problems],
         }
-    return {"file": file, "ok": True, "jobs": [j.metadata.name for j in jobs], "problems": []}
+    return {
+        "file": file,
+        "ok": True,
+        "jobs": [j.metadata.name for j in jobs],
+        "problems": [],
+        "warnings": [w for job in jobs for w in warnings(job)],
+    }
+
+
+def warnings(job: Any) -> list[str]:
+    """What the operator will do or need that the user may not expect (the file is valid)."""
+    name = job.metadata.name
+    found = [
+        f"{name}: spec.{field} {path} is on no volume of the pods (add spec.resources.volumes "
+        "and volumeMounts, unless the trainer image contains it)"
+        for field, path in unmounted_paths(job)
+    ]
+    # Said here as the operator will do it: KubeRay needs a DNS-1035 label of at most 47
+    # characters for the RayJob; the RLJob keeps its own name.
+    if (child := rayjob_name(name)) != name:
+        found.append(
+            f"{name}: its RayJob will be named {child} (KubeRay needs a name starting with a "
+            "letter, at most 47 characters)"
+        )
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             elif not args.quiet:
                 names = ", ".join(report["jobs"]) or "no documents"
                 print(f"{report['file']}: ok ({names})")
+                for warning in report["warnings"]:
+                    print(f"  warning: {warning}")
     return EXIT_INVALID if failed else 0
 
 

@@ -1,27 +1,29 @@
-"""The operator's story on a real cluster (kind + KubeRay), opt-in: runs only when KUBECONFIG is set.
+"""The operator's story on a real cluster (kind + KubeRay 1.7), opt-in: runs only when KUBECONFIG is set.
 
     kind create cluster
-    helm install kuberay-operator kuberay/kuberay-operator --version 1.3.2
+    helm install kuberay-operator kuberay/kuberay-operator --version 1.7.0
     kubectl apply -f manifests/crd/eureka.dev_rljobs.yaml
     KUBECONFIG=~/.kube/config make e2e
 
-The operator runs in this process (as `eureka operator` would) against the cluster; the job is a
-CPU-only RLJob. Without the trainer image in the cluster, the job stops at Initializing (image
-pull): the test checks the operator's side of the story, which does not need it to train.
-Image: EUREKA_E2E_IMAGE (default: the chart's trainer image).
+The operator runs as `eureka operator` in a subprocess, logged in as a ServiceAccount that holds
+exactly the chart's RBAC (manifests/rbac/operator-rbac.yaml, generated from the chart), not the
+admin kubeconfig the test itself uses: a rule the chart lacks fails here as it would in production.
+The job is a CPU-only RLJob. Without the trainer image in the cluster, the job stops at
+Initializing (image pull): the test checks the operator's side of the story, which does not need
+it to train. Image: EUREKA_E2E_IMAGE (default: the chart's trainer image).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
-import threading
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,20 +72,50 @@ def namespace() -> Iterator[str]:
     kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-@pytest.fixture
-def operator(namespace: str) -> Iterator[None]:
-    from eureka_operator.main import Options, serve
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_RBAC = REPO / "manifests" / "rbac" / "operator-rbac.yaml"
+OPERATOR_SA = "eureka-operator"
 
-    stop, ready = threading.Event(), threading.Event()
-    options = Options(namespaces=[namespace], standalone=True, metrics_port=0)
-    thread = threading.Thread(
-        target=lambda: asyncio.run(serve(options, stop_flag=stop, ready_flag=ready)), daemon=True
-    )
-    thread.start()
-    assert ready.wait(60)
+
+def chart_rbac_kubeconfig(ns: str, path: Path) -> Path:
+    """A kubeconfig logged in as a ServiceAccount of `ns` bound to the chart's operator rules."""
+    kubectl("create", "serviceaccount", OPERATOR_SA, "-n", ns)
+    docs = [d for d in yaml.safe_load_all(OPERATOR_RBAC.read_text()) if d]
+    for doc in docs:
+        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            doc["metadata"]["name"] = f"{doc['metadata']['name']}-{ns}"
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{ns}"
+            doc["subjects"] = [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": ns}]
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    token = kubectl("create", "token", OPERATOR_SA, "-n", ns, "--duration=1h").strip()
+    current = json.loads(kubectl("config", "view", "--minify", "--raw", "-o", "json"))
+    cluster = current["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": OPERATOR_SA, "user": {"token": token}}],
+        "contexts": [{"name": "op", "context": {"cluster": cluster["name"], "user": OPERATOR_SA}}],
+        "current-context": "op",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def operator(namespace: str, tmp_path: Path) -> Iterator[None]:
+    config = chart_rbac_kubeconfig(namespace, tmp_path / "operator-kubeconfig")
+    env = {**os.environ, "KUBECONFIG": str(config)}
+    cmd = [sys.executable, "-m", "eureka_operator.cli", "operator", "-n", namespace]
+    proc = subprocess.Popen([*cmd, "--standalone", "--metrics-port", "0"], env=env)
+    time.sleep(5)
+    assert proc.poll() is None, "the operator exited at start (see its log above)"
     yield
-    stop.set()
-    thread.join(60)
+    proc.terminate()
+    proc.wait(60)
+    for kind in ("clusterrolebinding", "clusterrole"):
+        kubectl("delete", kind, f"eureka-operator-cluster-{namespace}", check=False)
 
 
 def rljob(name: str, ns: str) -> dict[str, Any]:
@@ -118,11 +150,12 @@ def test_rljob_story_on_a_real_cluster(namespace: str, operator: None) -> None:
     rayjob = wait("RayJob", lambda: get("rayjob", "story", ns))
     uid = get("rljob", "story", ns)["metadata"]["uid"]  # type: ignore[index]
     assert rayjob["metadata"]["ownerReferences"][0]["uid"] == uid
-    # KubeRay accepted the RayJob and the RLJob follows its state.
-    wait(
+    # KubeRay accepted the RayJob (not ValidationFailed) and the RLJob follows its state.
+    deployment = wait(
         "KubeRay status",
         lambda: (get("rayjob", "story", ns) or {}).get("status", {}).get("jobDeploymentStatus"),
     )
+    assert deployment != "ValidationFailed", get("rayjob", "story", ns)
     phase = lambda: (get("rljob", "story", ns) or {}).get("status", {}).get("phase")  # noqa: E731
     wait(
         "RLJob phase from KubeRay",
@@ -156,3 +189,18 @@ def test_rljob_story_on_a_real_cluster(namespace: str, operator: None) -> None:
     assert get("configmap", "story-rljob", ns) is None or wait(
         "ConfigMap gone", lambda: get("configmap", "story-rljob", ns) is None
     )
+
+
+def test_a_name_kuberay_refuses_runs_under_a_derived_rayjob_name(
+    namespace: str, operator: None
+) -> None:
+    ns, name = namespace, "7b-grpo-" + "x" * 50  # starts with a digit, 58 characters
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(rljob(name, ns)))
+    status = lambda: (get("rljob", name, ns) or {}).get("status", {})  # noqa: E731
+    rayjob_name = wait("status.rayJobName", lambda: status().get("rayJobName"))
+    assert rayjob_name != name and len(rayjob_name) <= 47
+    deployment = wait(
+        "KubeRay status",
+        lambda: (get("rayjob", rayjob_name, ns) or {}).get("status", {}).get("jobDeploymentStatus"),
+    )
+    assert deployment != "ValidationFailed"

@@ -46,6 +46,11 @@ app.kubernetes.io/component: operator
 - apiGroups: [eureka.dev]
   resources: [rljobs/status]
   verbs: [get, patch]
+# Children name their RLJob with blockOwnerDeletion: under the OwnerReferencesPermissionEnforcement
+# admission plugin (on by default in OpenShift) that takes update on the owner's finalizers.
+- apiGroups: [eureka.dev]
+  resources: [rljobs/finalizers]
+  verbs: [update]
 # The children of each RLJob (no delete: owner references do that).
 - apiGroups: [ray.io]
   resources: [rayjobs]
@@ -66,4 +71,12 @@ app.kubernetes.io/component: operator
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Suspending a job Kueue admitted: deactivate its Workload (Kueue would undo a RayJob suspend).
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [get, list, patch]
+# Volume problems (FailedMount, Multi-Attach) exist only as Events on the pods.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, watch]
 {{- end -}}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import kopf
 
-from eureka_operator.handlers import rayjob, rljob
+from eureka_operator.handlers import rayjob, rljob, volumes
 
 
 def registry() -> kopf.OperatorRegistry:
     reg = kopf.OperatorRegistry()
     rljob.register(reg)
     rayjob.register(reg)
+    volumes.register(reg)
     return reg

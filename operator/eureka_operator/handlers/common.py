@@ -65,6 +65,13 @@ class State:
     reconcile_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     # The administrator's `--allow-remote-code` (see eureka_operator.policy).
     allow_remote_code: bool = False
+    # Volume problems seen in Events (handlers/volumes.py): job -> pod -> problem.
+    volume_problems: dict[Key, dict[str, PodProblem]] = field(default_factory=dict)
+    # uids of RayJobs found gone by the audit (handlers/audit.py) while kopf's index, which
+    # missed their deletion during a watch gap, still holds them.
+    vanished: dict[Key, set[str]] = field(default_factory=dict)
+    # kopf's RayJob and pod indexes (live views), kept from the first RLJob event for the audit.
+    indexes: tuple[Any, Any] | None = None
 
     def lock(self, key: Key) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
@@ -79,6 +86,8 @@ class State:
         self.stale.discard(key)
         self.reconciled.pop(key, None)
         self.reconcile_locks.pop(key, None)
+        self.volume_problems.pop(key, None)
+        self.vanished.pop(key, None)
         retry = self.retries.pop(key, None)
         if retry is not None:
             retry.cancel()
@@ -133,7 +142,7 @@ async def sync_latest(
     again while an event handler left a change to this reconcile (`State.leave_to_reconcile`)."""
     while True:
         state.stale.discard(key)
-        newest = first(rayjobs.get(key)) or rayjob
+        newest = current_rayjob(state, rayjobs, key) or rayjob
         await sync_status(
             state,
             key,
@@ -171,6 +180,15 @@ def job_problems(pods: Mapping[Key, Any], key: Key) -> list[PodProblem]:
     return [p for problems in (pods.get(key) or ()) for p in problems]
 
 
+def current_rayjob(state: State, rayjobs: Mapping[Key, Any], key: Key) -> Any:
+    """The job's RayJob from the index, skipping one the audit found gone (handlers/audit.py)."""
+    gone = state.vanished.get(key, set())
+    for item in rayjobs.get(key) or ():
+        if (item.get("metadata") or {}).get("uid") not in gone:
+            return item
+    return None
+
+
 def first(store: Iterable[Any] | None) -> Any:
     for item in store or ():
         return item
@@ -206,13 +224,16 @@ async def sync_status(
     namespace, name = key
     async with state.lock(key):
         previous = state.written.get(key) or rljob.get("status") or {}
-        observed = derive(rayjob, list(problems), spec_suspended=bool(rljob.get("suspend")))
+        problems = [*problems, *state.volume_problems.get(key, {}).values()]
+        observed = derive(rayjob, problems, spec_suspended=bool(rljob.get("suspend")))
         updates: dict[str, CondUpdate | None] = dict(observed.conditions)
         updates.update(conditions or {})
         phase, reason, message = observed.phase, observed.reason, observed.message
         failure = _failure(previous, updates) if rayjob is None else None
         if failure is not None:
             phase, (reason, message) = "Failed", failure
+        elif rayjob is None and (refused := updates.get("CreateFailed")) is not None:
+            reason, message = refused.reason, refused.message  # why there is no RayJob yet
         updates["Ready"] = ready_condition(phase, reason, message)
         new = build_status(
             previous, phase=phase, conditions=updates, fields={**observed.fields, **(fields or {})}

@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 
 from eureka_operator import metrics
-from eureka_operator.builder import JOB_LABEL
+from eureka_operator.builder import JOB_LABEL, rayjob_name
 from eureka_operator.handlers.common import (
     OWNED,
     PODS,
@@ -15,7 +15,7 @@ from eureka_operator.handlers.common import (
     Key,
     Obj,
     State,
-    first,
+    current_rayjob,
     handler,
     job_problems,
     state_of,
@@ -33,7 +33,11 @@ async def rayjob_idx(
     """(namespace, RLJob name) -> the owned RayJob's name, owners, spec and status."""
     meta = body.get("metadata", {})
     entry = {
-        "metadata": {"name": meta.get("name"), "ownerReferences": meta.get("ownerReferences", [])},
+        "metadata": {
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "ownerReferences": meta.get("ownerReferences", []),
+        },
         "spec": dict(body.get("spec", {})),
         "status": dict(body.get("status", {})),
     }
@@ -67,7 +71,7 @@ async def on_rayjob_event(
             if type == "DELETED":
                 await rayjob_gone(state, key, rljob, rayjob_idx, pod_idx)
                 return
-            rayjob = first(rayjob_idx.get(key))
+            rayjob = current_rayjob(state, rayjob_idx, key)
             problems = job_problems(pod_idx, key)
             await sync_status(state, key, rljob=rljob, rayjob=rayjob, problems=problems)
 
@@ -88,7 +92,7 @@ async def on_pod_event(
                 state,
                 key,
                 rljob=state.rljobs.get(key),
-                rayjob=first(rayjob_idx.get(key)),
+                rayjob=current_rayjob(state, rayjob_idx, key),
                 problems=job_problems(pod_idx, key),
             )
 
@@ -107,25 +111,27 @@ async def rayjob_gone(
     if phase in TERMINAL_PHASES:
         return  # finished jobs keep their final status; nothing to run again
     namespace, name = key
-    used = int((rljob.get("annotations") or {}).get(RECREATIONS, "0") or 0)
+    # The count of recreations so far, read afresh: the RLJob event carrying the previous
+    # recreation's annotation may not have arrived yet (a RayJob deleted twice in a row).
+    body = await state.kube.get("RLJob", namespace, name)
+    if body is None:
+        return
+    used = int(((body.get("metadata") or {}).get("annotations") or {}).get(RECREATIONS, "0") or 0)
     limit = int(rljob.get("backoffLimit") or 0)
     if used < limit:
-        body = await state.kube.get("RLJob", namespace, name)
-        if body is None:
-            return
         annotations = {"metadata": {"annotations": {RECREATIONS: str(used + 1)}}}
         await state.kube.patch("RLJob", namespace, name, annotations)
         from eureka_operator.handlers.rljob import ensure_children  # cycle: rljob imports this
 
         message = (
-            f"the RayJob {name} was deleted while the job was {phase or 'starting'}; "
+            f"the RayJob {rayjob_name(name)} was deleted while the job was {phase or 'starting'}; "
             f"recreated it (retry {used + 1} of spec.runPolicy.backoffLimit={limit})."
         )
         recreated = {"RayJobRecreated": CondUpdate("True", "RayJobDeleted", message)}
         await ensure_children(state, body, rljob, rayjobs, pods, recreated)
         return
     message = (
-        f"the RayJob {name} was deleted while the job was {phase or 'starting'}. Raise "
+        f"the RayJob {rayjob_name(name)} was deleted while the job was {phase or 'starting'}. Raise "
         "spec.runPolicy.backoffLimit to have it recreated, or delete and re-apply the RLJob."
     )
     deleted = {"RayJobRecreated": CondUpdate("False", "RayJobDeleted", message)}

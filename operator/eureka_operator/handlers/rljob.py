@@ -23,13 +23,16 @@ from eureka_operator.handlers.common import (
     Key,
     Obj,
     State,
+    current_rayjob,
     first,
     handler,
     may_create,
     state_of,
     sync_latest,
 )
+from eureka_operator.handlers.kueue import is_queued, set_workloads_active
 from eureka_operator.handlers.rayjob import rayjob_gone
+from eureka_operator.kube import CreateRefused, NotFound
 from eureka_operator.policy import enforce_policy
 from eureka_operator.status import CondUpdate, PodProblem
 from eureka_operator.updates import plan_update, refusal_message
@@ -76,6 +79,8 @@ async def on_rljob_event(
     """
     key = (namespace, name)
     state = state_of(memo)
+    if state.indexes is None:
+        state.indexes = (rayjob_idx, pod_idx)  # live views, for the audit (handlers/audit.py)
     if type == "DELETED":  # children go with owner references; only local state to drop
         state.forget(key)
         metrics.set_phase(namespace, name, None)
@@ -99,7 +104,7 @@ async def reconcile(
     async with state.reconcile_lock(key):  # events and retries of one job, one at a time
         try:
             with metrics.timed("rljob"):
-                rayjob = first(rayjobs.get(key))
+                rayjob = current_rayjob(state, rayjobs, key)
                 if first_sight and rayjob is None and _had_rayjob(_status(state, key, entry)):
                     # Deleted while no operator was watching: the policy of a live deletion.
                     async with state.lanes.deferred():
@@ -170,7 +175,7 @@ async def _ensure(
     conds: dict[str, CondUpdate | None],
 ) -> None:
     namespace, name = key
-    rayjob = first(rayjobs.get(key))
+    rayjob = current_rayjob(state, rayjobs, key)
     fields: Obj = {"observedGeneration": entry["generation"]}
     try:
         job = _validate(body, namespace, name)
@@ -195,19 +200,70 @@ async def _ensure(
             )
         return
     desired = build_rayjob_for(job, namespace, entry["uid"])
-    if rayjob is None:
-        async with state.lanes.urgent():
-            rayjob, created = await state.kube.create_or_get(desired)
-        if created:
-            metrics.RAYJOBS_CREATED.inc()
-    _check_owner(rayjob, entry["uid"])
+    try:
+        if rayjob is None:
+            async with state.lanes.urgent():
+                rayjob, created = await state.kube.create_or_get(desired)
+            if created:
+                metrics.RAYJOBS_CREATED.inc()
+        _check_owner(rayjob, entry["uid"])
+        async with state.lanes.deferred():
+            rayjob, refusal = await _ensure_support(state, job, entry, rayjob, desired)
+    except CreateRefused as err:
+        # Said on the RLJob (a condition and a Warning Event), not only in the operator's log;
+        # retried slowly, since RBAC, a quota or a webhook must change first.
+        conds["CreateFailed"] = create_failed(err)
+        async with state.lanes.deferred():
+            await sync_latest(
+                state,
+                key,
+                rayjobs,
+                pods,
+                rljob=entry,
+                rayjob=rayjob,
+                conditions=conds,
+                fields=fields,
+            )
+        raise kopf.TemporaryError(str(err), delay=CREATE_RETRY_S) from err
+    conds.update(refusal)
+    conds["CreateFailed"] = None
+    fields["rayJobName"] = desired["metadata"]["name"]
     async with state.lanes.deferred():
-        rayjob, refusal = await _ensure_support(state, job, entry, rayjob, desired)
-        conds.update(refusal)
-        fields["rayJobName"] = desired["metadata"]["name"]
         await sync_latest(
             state, key, rayjobs, pods, rljob=entry, rayjob=rayjob, conditions=conds, fields=fields
         )
+
+
+# How soon a refused create is tried again (a user fixing RBAC or a quota should not wait long;
+# a webhook refusing the same object every few seconds would flood the API server).
+CREATE_RETRY_S = 30.0
+_CREATE_HINTS: dict[str, str] = {
+    "QuotaExceeded": "a ResourceQuota of the namespace is exhausted: free quota, raise it, or "
+    "lower spec.resources; the operator retries.",
+    "Forbidden": "the operator may not create it (check its RBAC: the chart's ClusterRole) or an "
+    "admission policy forbade it; the operator retries.",
+    "Invalid": "the API server or an admission webhook (KubeRay's, Kueue's, a policy engine's) "
+    "refused it; if the message points at a field Eureka sets, please report it.",
+    "NamespaceNotFound": "the namespace does not exist or is being deleted.",
+    "CreateRejected": "the operator retries.",
+}
+
+
+def create_failed(err: CreateRefused) -> CondUpdate:
+    """The `CreateFailed` condition of a refused create: which object, why, what to do."""
+    text = err.message.lower()
+    if err.status == 403 and "quota" in text:
+        reason = "QuotaExceeded"
+    elif err.status == 403:
+        reason = "Forbidden"
+    elif err.status in (400, 422):
+        reason = "Invalid"
+    elif err.status == 404:
+        reason = "NamespaceNotFound"
+    else:
+        reason = "CreateRejected"
+    message = f"creating {err.kind} {err.name} failed (HTTP {err.status}): {err.message}. "
+    return CondUpdate("True", reason, message + _CREATE_HINTS[reason])
 
 
 async def _ensure_support(
@@ -231,12 +287,28 @@ async def _ensure_support(
         rayjob = await state.kube.patch(
             "RayJob", namespace, desired["metadata"]["name"], plan.rayjob_patch
         )
+    await _toggle_kueue_workload(state, applied, wanted, rayjob, desired)
     if plan.applied_spec != applied:
         doc = {**spec_document(job, namespace), "spec": plan.applied_spec}
         data = {"data": {SPEC_KEY: dump_spec(doc)}}
         await state.kube.patch("ConfigMap", namespace, configmap["metadata"]["name"], data)
     refused = CondUpdate("True", plan.reason, refusal_message(plan)) if plan.refused else None
     return rayjob, {"SpecChangeRefused": refused}
+
+
+async def _toggle_kueue_workload(
+    state: State, applied: Obj, wanted: Obj, rayjob: Obj, desired: Obj
+) -> None:
+    """Suspend / resume a queued job through its Kueue Workload (handlers/kueue.py)."""
+    suspend = [bool((spec.get("runPolicy") or {}).get("suspend")) for spec in (applied, wanted)]
+    uid = (rayjob.get("metadata") or {}).get("uid")
+    if suspend[0] == suspend[1] or not is_queued(desired) or not uid:
+        return
+    namespace = str(desired["metadata"]["namespace"])
+    try:
+        await set_workloads_active(state.kube, namespace, str(uid), active=not suspend[1])
+    except NotFound:  # Kueue is not installed: the RayJob's own suspend is all there is
+        logger.info("no Kueue Workloads API; suspend of %s/%s left to the RayJob", namespace, uid)
 
 
 def _validate(body: Mapping[str, Any], namespace: str, name: str) -> RLJob:

@@ -5,6 +5,9 @@ kmock 0.8 stores objects and streams watch events; it lacks what kopf and the op
   `generateName` (kopf names its Events that way);
 - the status subresource: `PATCH .../status` changes only `status`, the main endpoint never does;
 - schema validation on create (RayJobs are checked against KubeRay's real CRD schema: 422);
+- KubeRay's admission rules on a RayJob create (tests/kuberay/rules.py: 422, as KubeRay's
+  validating webhook answers when it is installed);
+- refusals a test asks for (`refuse(...)`: a 403 from RBAC or a quota, a webhook's 422);
 - garbage collection: deleting an owner deletes the objects whose ownerReferences name its uid.
 """
 
@@ -29,6 +32,7 @@ import yaml
 from kmock._internal import dicts, enums, k8s, rendering
 
 from tests.integration.operator.structural import Check, compile_check
+from tests.kuberay.rules import rayjob_problems
 
 SERVE = {
     enums.action.LIST: "_serve_list",
@@ -38,8 +42,8 @@ SERVE = {
     enums.action.UPDATE: "_serve_update",
     enums.action.DELETE: "_serve_delete",
 }
-SHARED = Path(__file__).resolve().parents[4] / "shared"
-KUBERAY_CRDS = SHARED / "kuberay"
+# KubeRay's CRDs, vendored with the tests (tests/kuberay/data/README.md says which release).
+KUBERAY_CRDS = Path(__file__).resolve().parents[2] / "kuberay" / "data"
 
 
 @dataclass
@@ -78,6 +82,15 @@ class Emulator(k8s.KubernetesEmulator):
 
     kinds: dict[kmock.resource, Kind] = attrs.field(factory=dict)
     _rv: Any = attrs.field(factory=lambda: itertools.count(1))
+    # resource -> (HTTP status, reason, message) answered to every create until cleared.
+    refusals: dict[kmock.resource, tuple[int, str, str]] = attrs.field(factory=dict)
+
+    def refuse(self, resource: str, status: int, reason: str, message: str) -> None:
+        """Answer creates of `resource` with an API error (None-like: `allow` undoes it)."""
+        self.refusals[kmock.resource(resource)] = (status, reason, message)
+
+    def allow(self, resource: str) -> None:
+        self.refusals.pop(kmock.resource(resource), None)
 
     def register(self, resource: str, kind: Kind) -> None:
         res = kmock.resource(resource)
@@ -200,6 +213,9 @@ class Emulator(k8s.KubernetesEmulator):
             meta["name"] = meta["generateName"] + secrets.token_hex(4)
         if kind.namespaced and request.namespace:
             meta.setdefault("namespace", request.namespace)
+        refusal = self.refusals.get(request.resource) if request.resource else None
+        if refusal is not None:
+            raise k8s.KubernetesError(*refusal)
         if kind.validator is not None:
             try:
                 kind.validate(data)
@@ -207,6 +223,9 @@ class Emulator(k8s.KubernetesEmulator):
                 path = ".".join(str(p) for p in err.absolute_path)
                 message = f"{kind.kind} is invalid: {path}: {err.message}"
                 raise k8s.KubernetesError(422, "Invalid", message) from None
+        if kind.kind == "RayJob" and (problems := rayjob_problems(data)):
+            message = f'admission webhook "vrayjob.kb.io" denied the request: {problems[0]}'
+            raise k8s.KubernetesError(422, "Invalid", message)
         if kind.status:
             data.pop("status", None)
         meta["uid"] = str(uuid.uuid4())
@@ -289,6 +308,7 @@ def now() -> str:
 
 RLJOBS = "eureka.dev/v1alpha1/rljobs"
 RAYJOBS = "ray.io/v1/rayjobs"
+WORKLOADS = "kueue.x-k8s.io/v1beta1/workloads"
 
 
 @functools.cache
@@ -314,6 +334,7 @@ def register_all(emu: Emulator, rljob_crd: Mapping[str, Any]) -> None:
     emu.register("v1/events", Kind("Event"))
     emu.register("rbac.authorization.k8s.io/v1/roles", Kind("Role"))
     emu.register("rbac.authorization.k8s.io/v1/rolebindings", Kind("RoleBinding"))
+    emu.register(WORKLOADS, Kind("Workload", status=True))
 
 
 def kubeconfig(path: Path, server: str) -> Path:

@@ -100,6 +100,34 @@ def test_operator_rbac_is_least_privilege() -> None:
                 assert "secrets" not in rule["resources"], rule
 
 
+def allowed(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules
+    )
+
+
+@pytest.mark.parametrize("values", ["default", "namespaced"])
+def test_operator_rbac_allows_every_child_the_builder_makes(values: str) -> None:
+    """Create on every kind `build_objects` returns, and, since each child's ownerReference sets
+    blockOwnerDeletion, update on rljobs/finalizers: the OwnerReferencesPermissionEnforcement
+    admission plugin (kube-apiserver plugin/pkg/admission/gc) refuses the create otherwise."""
+    from eureka_operator.builder import build_objects
+    from eureka_operator.kube import KINDS
+    from eureka_trainer.config import validate_rljob
+
+    docs = helm_template(*VALUE_SETS[values])
+    kind = "ClusterRole" if values == "default" else "Role"
+    rules = [rule for d in docs if d["kind"] == kind for rule in d.get("rules", [])]
+    doc = yaml.safe_load((REPO / "manifests" / "examples" / "rljob.yaml").read_text())
+    children = build_objects(validate_rljob(doc), uid="u")
+    for child in children:
+        api_version, plural = KINDS[child["kind"]]
+        group = api_version.rpartition("/")[0]
+        assert allowed(rules, group, plural, "create"), child["kind"]
+        assert child["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] is True
+    assert allowed(rules, "eureka.dev", "rljobs/finalizers", "update")
+
+
 def test_namespaced_install_uses_roles_not_cluster_rules() -> None:
     docs = helm_template(*VALUE_SETS["namespaced"])
     roles = [d for d in docs if d["kind"] == "Role"]

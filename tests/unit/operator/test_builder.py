@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ import yaml
 
 from eureka_operator.builder import JOB_LABEL, SPEC_PATH, applied_spec, build_objects, worker_pools
 from eureka_trainer.config import RLJob, load_rljob
+from eureka_trainer.config.pools import POOL_RESOURCE_UNITS, pool_resource
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "manifests" / "examples"
-KUBERAY = REPO.parent / "shared" / "kuberay" / "ray.io_rayjobs.yaml"
+KUBERAY = REPO / "tests" / "kuberay" / "data" / "ray.io_rayjobs.yaml"
 K8S = "1.30.0"
 
 
@@ -200,3 +202,170 @@ def test_kueue_labels_are_propagated_to_the_rayjob() -> None:
     )
     labels = objects(job)["RayJob"]["metadata"]["labels"]
     assert labels["kueue.x-k8s.io/queue-name"] == "gpus" and "team" not in labels
+
+
+DATA = {
+    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "ds", "readOnly": True}}],
+    "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
+}
+
+
+@pytest.mark.parametrize("placement", ["colocated", "split"])
+def test_a_dataset_pvc_is_mounted_on_every_ray_pod(placement: str) -> None:
+    pools = (
+        {"workers": {"replicas": 2}}
+        if placement == "colocated"
+        else {"rollout": {"replicas": 1}, "learner": {"replicas": 2}}
+    )
+    job = small(resources={"placement": placement, **pools, **DATA})
+    templates = pod_templates(objects(job)["RayJob"])
+    ray_pods = {k: v for k, v in templates.items() if k != "submitter"}
+    assert set(ray_pods) == {"head", *pools}
+    for name, template in ray_pods.items():
+        pod = template["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["data"]["persistentVolumeClaim"] == {"claimName": "ds", "readOnly": True}
+        mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["/data"] == {"name": "data", "mountPath": "/data", "readOnly": True}, name
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"], "spec": pod},
+            K8S,
+            strict=True,
+        )
+
+
+def test_env_and_env_from_reach_every_ray_container() -> None:
+    job = small(
+        resources={
+            "env": [{"name": "HF_HOME", "value": "/cache/hf"}],
+            "envFrom": [{"configMapRef": {"name": "proxy"}}, {"secretRef": {"name": "s3"}}],
+        }
+    )
+    for name, template in pod_templates(objects(job)["RayJob"]).items():
+        if name == "submitter":
+            continue
+        container = template["spec"]["containers"][0]
+        assert {"name": "HF_HOME", "value": "/cache/hf"} in container["env"]
+        assert container["envFrom"] == [
+            {"configMapRef": {"name": "proxy"}},
+            {"secretRef": {"name": "s3"}},
+        ]
+
+
+def test_per_group_pod_overrides() -> None:
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    job = small(
+        resources={
+            "priorityClassName": "batch",
+            "head": {"pod": {"serviceAccountName": "driver", "annotations": {"a.io/x": "1"}}},
+            "workers": {
+                "pod": {
+                    "labels": {"team": "vision"},
+                    "affinity": affinity,
+                    "runtimeClassName": "nvidia",
+                    "priorityClassName": "gpu-high",
+                }
+            },
+        }
+    )
+    built = objects(job)
+    templates = pod_templates(built["RayJob"])
+    head, workers = templates["head"], templates["workers"]
+    assert head["spec"]["serviceAccountName"] == "driver"
+    assert head["metadata"]["annotations"] == {"a.io/x": "1"}
+    assert head["spec"]["priorityClassName"] == "batch"
+    assert workers["spec"]["serviceAccountName"] == "j-trainer"
+    assert workers["metadata"]["labels"]["team"] == "vision"
+    assert workers["metadata"]["labels"][JOB_LABEL] == "j"  # the operator's labels stay
+    assert workers["spec"]["affinity"] == affinity
+    assert workers["spec"]["runtimeClassName"] == "nvidia"
+    assert workers["spec"]["priorityClassName"] == "gpu-high"
+    # The head's own account may still report status: it is bound to the job's Role too.
+    subjects = {s["name"] for s in built["RoleBinding"]["subjects"]}
+    assert subjects == {"j-trainer", "driver"}
+
+
+def test_pool_resources_are_declared_the_way_kuberay_accepts() -> None:
+    job = load_rljob(EXAMPLES / "rljob.yaml")
+    groups = objects(job)["RayJob"]["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+    for group in groups:
+        assert "resources" not in group  # validateRayGroupResources: not with rayStartParams
+        text = group["rayStartParams"]["resources"]
+        assert text.startswith("'") and text.endswith("'")
+        declared = json.loads(text.strip("'"))
+        assert declared == {pool_resource(group["groupName"]): POOL_RESOURCE_UNITS}
+
+
+def test_probes_need_no_binary_in_the_image() -> None:
+    for name, template in pod_templates(objects(small())["RayJob"]).items():
+        if name == "submitter":
+            continue
+        container = template["spec"]["containers"][0]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/api/healthz", "port": 52365}
+            assert "exec" not in container[probe]
+        assert template["spec"]["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+
+
+def test_a_relative_checkpoint_path_is_mounted_at_an_absolute_one() -> None:
+    job = small(checkpoint={"storage": {"path": "checkpoints"}})
+    rayjob = objects(job)["RayJob"]
+    head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in head["containers"][0]["volumeMounts"]}
+    assert mounts["checkpoints"] == "/eureka/checkpoints"
+    assert rayjob["spec"]["entrypoint"].endswith("--output /eureka/checkpoints/j")
+    from eureka_operator.builder import checkpoint_mount_path
+
+    for relative, absolute in [
+        ("./ck", "/eureka/ck"),
+        (".ck/x", "/eureka/.ck/x"),
+        ("../a", "/eureka/a"),
+    ]:
+        job = small(checkpoint={"storage": {"path": relative}})
+        assert checkpoint_mount_path(job) == absolute
+
+
+def test_a_name_kuberay_refuses_is_mapped_for_the_rayjob_only() -> None:
+    job = RLJob.model_validate(
+        {"metadata": {"name": "7b-grpo"}, "spec": small().spec.to_yaml_dict()}
+    )
+    built = objects(job)
+    name = built["RayJob"]["metadata"]["name"]
+    assert name != "7b-grpo" and name.startswith("rl-7b-grpo-") and len(name) <= 47
+    assert built["RayJob"]["metadata"]["labels"][JOB_LABEL] == "7b-grpo"
+    assert built["ConfigMap"]["metadata"]["name"] == "7b-grpo-rljob"
+
+
+def test_gpus_are_freed_when_the_job_ends_by_default() -> None:
+    spec = objects(small())["RayJob"]["spec"]
+    assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] == 0
+
+
+def test_paths_no_volume_holds_are_named() -> None:
+    from eureka_operator.builder import unmounted_paths
+
+    bare = small(data={"trainFiles": ["/data/t.jsonl"], "imageRoot": "/data/img"})
+    assert unmounted_paths(bare) == [
+        ("data.trainFiles", "/data/t.jsonl"),
+        ("data.imageRoot", "/data/img"),
+    ]
+    mounted = small(
+        data={"trainFiles": ["/data/t.jsonl"], "evalFiles": ["/checkpoints/e.jsonl"]},
+        model={"name": "/models/qwen"},
+        resources={
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "d"}},
+                {"name": "models", "persistentVolumeClaim": {"claimName": "m"}},
+            ],
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/data"},
+                {"name": "models", "mountPath": "/models"},
+            ],
+        },
+    )
+    assert unmounted_paths(mounted) == []  # /checkpoints: the checkpoint volume
+    assert unmounted_paths(small(data={"trainFiles": ["/database/t.jsonl"]}, resources=DATA)) == [
+        ("data.trainFiles", "/database/t.jsonl")  # a prefix of the name is not a parent folder
+    ]
+    for example in EXAMPLES.glob("*.yaml"):
+        assert unmounted_paths(load_rljob(example)) == [], example.name

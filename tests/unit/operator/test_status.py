@@ -130,6 +130,7 @@ def test_pod_problems_are_recognised() -> None:
         and "img:1" in pod_problems(pull)[0].message
     )
     assert "137" in pod_problems(crash)[0].message and "OOMKilled" in pod_problems(crash)[0].message
+    assert [p.condition for p in pod_problems(crash)] == ["CrashLooping", "OOMKilled"]
     assert pod_problems(pod({"phase": "Running"})) == []
     observed = derive(rayjob("Initializing"), pod_problems(gpu) + pod_problems(pull))
     assert observed.conditions["PodsUnschedulable"] is not None
@@ -213,3 +214,43 @@ def test_jobs_by_phase_gauge() -> None:
     assert value("Failed") == failed + 1
     metrics.set_phase("ns-gauge", "a", None)
     metrics.set_phase("ns-gauge", "b", None)
+
+
+def test_a_missing_secret_an_oom_kill_and_an_eviction_are_problems() -> None:
+    secret = pod(
+        {
+            "containerStatuses": [
+                {
+                    "name": "ray-worker",
+                    "state": {
+                        "waiting": {
+                            "reason": "CreateContainerConfigError",
+                            "message": 'secret "hf-token" not found',
+                        }
+                    },
+                }
+            ]
+        }
+    )
+    oom = {
+        "metadata": {"name": "w", "labels": {"eureka.dev/pool": "learner"}},
+        "status": {
+            "containerStatuses": [
+                {"name": "ray-worker", "state": {"terminated": {"reason": "OOMKilled"}}}
+            ]
+        },
+    }
+    evicted = pod(
+        {"phase": "Failed", "reason": "Evicted", "message": "The node was low on memory."}
+    )
+    (missing,) = pod_problems(secret)
+    assert missing.condition == "PodConfigError" and 'secret "hf-token"' in missing.message
+    assert "hubTokenSecret" in missing.message
+    (killed,) = pod_problems(oom)
+    assert killed.condition == "OOMKilled" and "spec.resources.learner.memory" in killed.message
+    (gone,) = pod_problems(evicted)
+    assert gone.condition == "PodEvicted" and "low on memory" in gone.message
+    observed = derive(rayjob("Initializing"), [missing, killed, gone])
+    for kind in ("PodConfigError", "OOMKilled", "PodEvicted"):
+        cond = observed.conditions[kind]
+        assert cond is not None and cond.status == "True"

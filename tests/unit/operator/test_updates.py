@@ -68,3 +68,14 @@ def test_other_changes_are_refused_while_running_and_applied_while_suspended() -
     assert {"op": "add", "path": "/spec/rayClusterSpec", "value": {"x": 2}} in applied.rayjob_patch
     finished = plan_update(SPEC, wanted, rj("Complete"), DESIRED)
     assert finished.reason == "JobFinished" and "re-apply" in refusal_message(finished)
+
+
+def test_a_queued_job_is_resumed_by_kueue_not_by_the_operator() -> None:
+    queued = {**DESIRED, "metadata": {"labels": {"kueue.x-k8s.io/queue-name": "gpus"}}}
+    suspended = {**SPEC, "runPolicy": {"suspend": True, "ttlSecondsAfterFinished": 10}}
+    stop = plan_update(SPEC, suspended, rj("Running"), queued)
+    assert {"op": "add", "path": "/spec/suspend", "value": True} in stop.rayjob_patch
+    resume = plan_update(suspended, SPEC, rj("Suspended", suspend=True), queued)
+    assert not [op for op in resume.rayjob_patch if op["path"] == "/spec/suspend"]
+    plain = plan_update(suspended, SPEC, rj("Suspended", suspend=True), DESIRED)
+    assert {"op": "add", "path": "/spec/suspend", "value": False} in plain.rayjob_patch

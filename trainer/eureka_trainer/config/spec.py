@@ -14,6 +14,16 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from eureka_trainer.config.base import ApiModel, field_error
+from eureka_trainer.config.kube import (
+    RESERVED_ENV,
+    RESERVED_MOUNT_PATHS,
+    RESERVED_VOLUMES,
+    EnvFromSource,
+    EnvVar,
+    PodOverrides,
+    Volume,
+    VolumeMount,
+)
 from eureka_trainer.config.quantity import Quantity
 
 ModelFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "internvl", "text"]
@@ -323,6 +333,9 @@ class PoolSpec(ApiModel):
     """Node labels the pods must match."""
     tolerations: list[Toleration] = Field(default_factory=list)
     """Taints the pods tolerate."""
+    pod: PodOverrides = Field(default_factory=PodOverrides)
+    """Labels, annotations, affinity, priorityClassName, runtimeClassName, serviceAccountName
+    of this pool's pods."""
 
     @property
     def total_gpus(self) -> int:
@@ -337,6 +350,9 @@ class HeadSpec(ApiModel):
     """CPU request and limit."""
     memory: Quantity = "8Gi"
     """Memory request and limit."""
+    pod: PodOverrides = Field(default_factory=PodOverrides)
+    """Labels, annotations, affinity, priorityClassName, runtimeClassName, serviceAccountName
+    of the head pod."""
 
 
 class ResourcesSpec(ApiModel):
@@ -361,6 +377,42 @@ class ResourcesSpec(ApiModel):
     """The learner pool of `split` placement."""
     priority_class_name: str | None = None
     """PriorityClass of every pod."""
+    volumes: list[Volume] = Field(default_factory=list)
+    """Kubernetes volumes added to every Ray pod (head and workers): datasets, models, caches.
+    A dataset on a PVC: `{name: data, persistentVolumeClaim: {claimName: my-data, readOnly: true}}`."""
+    volume_mounts: list[VolumeMount] = Field(default_factory=list)
+    """Where `volumes` appear in every Ray container (e.g. `{name: data, mountPath: /data,
+    readOnly: true}`)."""
+    env: list[EnvVar] = Field(default_factory=list)
+    """Environment variables of every Ray container (e.g. `HF_HOME`, proxies)."""
+    env_from: list[EnvFromSource] = Field(default_factory=list)
+    """ConfigMaps and Secrets whose keys become environment variables of every Ray container."""
+
+    @model_validator(mode="after")
+    def _pod_fields_consistent(self) -> ResourcesSpec:
+        names = [v.name for v in self.volumes]
+        for name in names:
+            if name in RESERVED_VOLUMES:
+                raise field_error("volumes", f"volume name {name!r} is reserved for the operator")
+            if names.count(name) > 1:
+                raise field_error("volumes", f"volume {name!r} is listed more than once")
+        paths = [m.mount_path for m in self.volume_mounts]
+        for mount in self.volume_mounts:
+            if mount.name not in names:
+                raise field_error(
+                    "volumeMounts", f"{mount.mount_path}: no volume named {mount.name!r} in volumes"
+                )
+            if mount.mount_path in RESERVED_MOUNT_PATHS:
+                raise field_error("volumeMounts", f"{mount.mount_path} is used by the operator")
+            if paths.count(mount.mount_path) > 1:
+                raise field_error("volumeMounts", f"{mount.mount_path} is mounted more than once")
+        env = [e.name for e in self.env]
+        for name in env:
+            if name in RESERVED_ENV:
+                raise field_error("env", f"{name} is set by the operator or refused by KubeRay")
+            if env.count(name) > 1:
+                raise field_error("env", f"{name} is listed more than once")
+        return self
 
     @model_validator(mode="after")
     def _pools_match_placement(self) -> ResourcesSpec:
@@ -412,8 +464,10 @@ class RunPolicy(ApiModel):
     """Fail the job when it has run this long."""
     pre_running_deadline_seconds: int | None = Field(default=None, ge=1)
     """Fail the job when it is not running this long after submission (e.g. GPUs never scheduled)."""
-    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
-    """Delete the Ray cluster this long after the job finishes."""
+    ttl_seconds_after_finished: int = Field(default=0, ge=0)
+    """Delete the Ray cluster (head and GPU workers) this long after the job finishes. 0: at
+    once, freeing the GPUs; the driver's log stays in the RayJob's submitter pod, checkpoints
+    and TensorBoard events on the checkpoint volume."""
 
 
 class TensorBoardSpec(ApiModel):
@@ -496,7 +550,12 @@ class RLJobSpec(ApiModel):
 
     @model_validator(mode="after")
     def _cross_section_checks(self) -> RLJobSpec:
-        for problem in (_micro_batch_problem(self), _placement_problem(self)):
+        for problem in (
+            _micro_batch_problem(self),
+            _placement_problem(self),
+            _checkpoint_mount_problem(self),
+            _secret_env_problem(self),
+        ):
             if problem:
                 raise field_error(*problem)
         return self
@@ -543,4 +602,31 @@ def _placement_problem(spec: RLJobSpec) -> tuple[str, str] | None:
             "rollout.tensorParallelSize",
             f"{tp} must divide {where}.gpus ({pool.gpus}): an engine cannot span pods",
         )
+    return None
+
+
+def _checkpoint_mount_problem(spec: RLJobSpec) -> tuple[str, str] | None:
+    """(field path, message) when a volume mount takes the checkpoint folder's place."""
+    path = spec.checkpoint.storage.path.rstrip("/")
+    for mount in spec.resources.volume_mounts:
+        if mount.mount_path == path:
+            return (
+                "resources.volumeMounts",
+                f"{mount.mount_path} is checkpoint.storage.path (use checkpoint.storage.claimName "
+                "for the checkpoint volume)",
+            )
+    return None
+
+
+def _secret_env_problem(spec: RLJobSpec) -> tuple[str, str] | None:
+    """(field path, message) when `resources.env` sets a variable a secret reference sets."""
+    from_secrets = {
+        "HF_TOKEN": "model.hubTokenSecret" if spec.model.hub_token_secret else None,
+        "WANDB_API_KEY": "logging.wandb.apiKeySecret"
+        if spec.logging.wandb.api_key_secret
+        else None,
+    }
+    for env in spec.resources.env:
+        if from_secrets.get(env.name):
+            return ("resources.env", f"{env.name} is already set from {from_secrets[env.name]}")
     return None
