@@ -17,7 +17,7 @@ from eureka_trainer.config.loader import EXIT_INVALID
 EXAMPLES = """examples:
   eureka validate job.yaml
   eureka validate manifests/examples/*.yaml -q     # CI: print problems only
-  eureka validate job.yaml -o json                 # [{file, ok, jobs, problems: [{line, path, message}]}]
+  eureka validate job.yaml -o json                 # [{file, ok, jobs, problems: [{line, path, message}], warnings}]
 
 exit status: 0 every file is valid; 2 a file has a problem (each printed as FILE:LINE: PATH: MESSAGE).
 """

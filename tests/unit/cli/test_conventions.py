@@ -88,7 +88,7 @@ def test_output_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     good = write(tmp_path, GOOD)
     assert main(["validate", "-o", "yaml", str(good)]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == [
-        {"file": str(good), "ok": True, "jobs": ["conv"], "problems": []}
+        {"file": str(good), "ok": True, "jobs": ["conv"], "problems": [], "warnings": []}
     ]
     assert main(["render", "-o", "json", "--kind", "RayJob", str(good)]) == 0
     listing = json.loads(capsys.readouterr().out)
