@@ -385,9 +385,10 @@ def read_gold(gold: str) -> GoldReading:
     readings: list[Reading] = []
     note = _NOTE.search(text)
     if note:
-        hits.add("note_dropped")
+        hits.add("drop_note")
         text = text[: note.start()]
         if "choose one" in note.group(0):  # `a or b or c (choose one)`: any one alternative
+            hits.add("choose_one")
             readings = [Reading(_parts([p], hits)) for p in _OR.split(text) if p.strip()]
             return GoldReading(tuple(readings), tuple(sorted(hits)))
     alternative = _OR_NOTE.search(text)
@@ -420,3 +421,12 @@ def split_answer(answer: str, parts: int) -> list[list[str]]:
         if len(normal) == parts and normal not in seen:
             seen.append(normal)
     return seen
+
+
+def count_rules(golds: Iterable[str]) -> dict[str, int]:
+    """How many golds each rule changed (or split, or marked textual), by rule name."""
+    counts: dict[str, int] = {}
+    for gold in golds:
+        for rule in read_gold(gold).rules:
+            counts[rule] = counts.get(rule, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
