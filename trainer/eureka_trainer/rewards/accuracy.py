@@ -35,7 +35,7 @@ from eureka_trainer.rewards.extract import (
     numeric_decision,
 )
 from eureka_trainer.rewards.golds import normalize_part, read_gold
-from eureka_trainer.rewards.guards import refusal
+from eureka_trainer.rewards.guards import MAX_ANSWER_CHARS, refusal
 from eureka_trainer.rewards.pool import Job, Outcome, WorkerPool, shared_pool
 
 #: A gold whose parsing timed out is retried this many times, with RETRY_FACTOR x the budget.
@@ -131,8 +131,8 @@ def plan(response: str, gold: str, mode: Mode, cache: ScoreCache) -> AccuracyRes
     """Decide a sample without sympy when possible; otherwise say what a worker must check."""
     letter = choice_letter(gold)
     pred = extract_answer(response, mode)
-    if letter is not None:
-        hit = pred is not None and choice_correct(letter, pred)
+    if letter is not None:  # a 50,000-character answer to a choice question is no choice
+        hit = pred is not None and len(pred) <= MAX_ANSWER_CHARS and choice_correct(letter, pred)
         return AccuracyResult(float(hit), gold_parsed=True, path="choice")
     known = cache.gold(gold)
     if known is False:

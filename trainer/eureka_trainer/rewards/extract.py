@@ -129,13 +129,15 @@ def choice_letter(gold: str) -> str | None:
 
 
 _LEAD = re.compile(
-    r"^\s*(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is|:)?\s*)?"
+    r"^\s*(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)(?:\s*(?:is|:))?\s*)?"
     r"(\(|\[)?([A-Ha-h])[)\]]?(?![A-Za-z0-9])(.*)$",
     re.S | re.I,
 )
 #: What may follow the chosen letter without naming another option: a reason or a label.
+#: (No two `\s*` are adjacent in these patterns: answers reach them before any guard on length
+#: beyond 50,000 characters, and adjacent `\s*` backtrack quadratically on long blank runs.)
 _JUSTIFICATION = re.compile(
-    r"^\s*(?:[:\u2014\u2013-]|[,.;]?\s*(?:since|because|as|for|given|due|by|which|this|that|"
+    r"^\s*(?:[:\u2014\u2013-]|(?:[,.;]\s*)?(?:since|because|as|for|given|due|by|which|this|that|"
     r"it|is|are|so|hence|therefore|thus|where)\b)",
     re.I,
 )

@@ -98,12 +98,19 @@ def degree_marks(text: str) -> str:
     return _DEGREE.sub("", text).strip()
 
 
-_TRAILING = re.compile(r"[\s.;,。]+$")
+_TRAILING = ".;,。"
 
 
 def trailing_punctuation(text: str) -> str:
-    """A sentence's full stop (or `;` `,`) after the answer removed (`2n+1.` -> `2n+1`)."""
-    return _TRAILING.sub("", text)
+    """A sentence's full stop (or `;` `,`) after the answer removed (`2n+1.` -> `2n+1`).
+
+    A scan from the end, not a regex: `[.;,]+$` backtracks quadratically on a long run of
+    dots that is not at the end, and answers reach here before any worker.
+    """
+    end = len(text)
+    while end and (text[end - 1] in _TRAILING or text[end - 1].isspace()):
+        end -= 1
+    return text[:end]
 
 
 _UNITS = (
@@ -231,7 +238,7 @@ class GoldReading:
         return None
 
 
-_OPTION_NUMBERS = re.compile(r"^(?:\s*\d{1,2}\s*\.)+\s*$|^(?:\s*\(\d{1,2}\)\s*)+\.?\s*$")
+_OPTION_NUMBERS = re.compile(r"^\s*(?:\d{1,2}\s*\.\s*)+$|^\s*(?:\(\d{1,2}\)\s*)+\.?\s*$")
 _LABEL = re.compile(r"(?:^|(?<=[\s;,.$]))\(\d{1,2}\)|^\(\d{1,2}\)")
 _BLOCK = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
 _BLOCK_GAP = re.compile(r"^(?:\s|,|;|and|、)*$")
