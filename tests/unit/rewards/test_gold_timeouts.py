@@ -63,3 +63,14 @@ def test_a_second_timeout_marks_the_gold_unparseable() -> None:
     third = scorer(pool, cache, timeout=5.0).score([ANSWER2], [GOLD2])[0]
     assert (third.path, third.gold_parsed) == ("gold_unparsed", False)
     assert len(pool.budgets) == 2  # decided without a worker
+
+
+def test_samples_of_one_gold_in_one_batch_count_as_one_timeout() -> None:
+    # An RL batch holds several samples per prompt: their gold times out in every job of the
+    # batch, and that is still one timeout of the gold, not a used-up retry.
+    gold = "\\sin(10^{50002})"
+    answers = [f"<answer>${k}$</answer>" for k in range(3)]
+    pool, cache = RecordingPool(shared_pool()), ScoreCache()
+    results = scorer(pool, cache, timeout=0.001).score(answers, [gold] * 3)
+    assert [r.path for r in results] == ["gold_timeout"] * 3
+    assert cache.gold(gold) is None and cache.retrying(gold)

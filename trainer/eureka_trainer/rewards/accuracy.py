@@ -221,9 +221,15 @@ class AccuracyScorer:
             job[0]: self.timeout * RETRY_FACTOR for job in jobs if self.cache.retrying(job[1])
         }
         outcomes = self.pool.run(jobs, self.timeout, budgets)
+        gold_timeouts: set[str] = set()
         for i, gold, pred in jobs:
             known[(gold, pred)] = outcomes[i]
-            self._learn(gold, pred, outcomes[i])
+            if outcomes[i].gold_ok is None and outcomes[i].timed_out:
+                gold_timeouts.add(gold)  # once per batch: its samples time out together
+            else:
+                self._learn(gold, pred, outcomes[i])
+        for gold in gold_timeouts:
+            self.cache.gold_timed_out(gold)  # slow or hanging: retried with a longer budget
         results: list[AccuracyResult] = []
         for i, p in enumerate(planned):
             if isinstance(p, AccuracyResult):
@@ -238,9 +244,6 @@ class AccuracyScorer:
     def _learn(self, gold: str, pred: str, outcome: Outcome) -> None:
         if outcome.gold_ok is not None:
             self.cache.put_gold(gold, outcome.gold_ok)
-        elif outcome.timed_out:  # slow or hanging: retried once with a longer budget
-            self.cache.gold_timed_out(gold)
-            return
         elif outcome.crashed:
             self.cache.put_gold(gold, False)  # the gold alone kills the parser: never again
         if not outcome.crashed:
