@@ -290,23 +290,26 @@ def _top_level_split(text: str, sep: str) -> list[str]:
     return parts
 
 
-def _split_on(sep: str) -> Callable[[str], list[str] | None]:
-    def split(text: str) -> list[str] | None:
-        pieces = [p for p in _top_level_split(text, sep) if p.strip()]
-        return pieces if len(pieces) >= 2 else None
-
-    return split
+def _pieces(text: str, sep: str) -> list[str] | None:
+    pieces = [p for p in _top_level_split(text, sep) if p.strip()]
+    return pieces if len(pieces) >= 2 else None
 
 
-line_breaks = _split_on("\n")
-line_breaks.__name__ = "line_breaks"
-line_breaks.__doc__ = "One answer per line (fill-in-the-blank golds), in order."
-semicolons = _split_on(";")
-semicolons.__name__ = "semicolons"
-semicolons.__doc__ = "Answers separated by `;`, in order."
-commas = _split_on(",")
-commas.__name__ = "commas"
-commas.__doc__ = "Answers separated by `,` outside brackets, in order (answers only)."
+def line_breaks(text: str) -> list[str] | None:
+    """One answer per line (fill-in-the-blank golds), in order."""
+    return _pieces(text, "\n")
+
+
+def semicolons(text: str) -> list[str] | None:
+    """Answers separated by `;`, in order."""
+    return _pieces(text, ";")
+
+
+def commas(text: str) -> list[str] | None:
+    """Answers separated by `,` outside brackets, in order: in answers, and inside one labelled
+    or line part of a gold (`(4)3, 9`); never at a gold's top level, where `1,500` or a list
+    inside a sentence is more likely than two answers."""
+    return _pieces(text, ",")
 
 
 def or_solutions(text: str) -> list[str] | None:
