@@ -97,6 +97,15 @@ def test_a_partial_answer_to_a_multi_part_gold_scores_0(scorer: BatchScorer) -> 
     assert scored == []
 
 
+def test_every_part_answered_in_a_plain_list_scores_1(scorer: BatchScorer) -> None:
+    """The whole answer written as a user would (`7, 10`; `3; 9`), not as the gold's string."""
+    answers, golds = [], []
+    for gold, parts in _multi_part():
+        answers += [", ".join(f"${p}$" for p in parts), "; ".join(parts)]
+        golds += [gold, gold]
+    assert wrong(scorer, answers, golds) == []
+
+
 @pytest.mark.parametrize(
     ("gold", "answer", "expected"),
     [
