@@ -1,4 +1,4 @@
-"""Benchmark: Eureka's BatchScorer against a plain serial math-verify loop (MM-EUREKA's way).
+"""Benchmark: Eureka's BatchScorer against plain math-verify, serial and in a process pool.
 
     .venv/bin/python bench/rewards.py [--n 10000] [--seed 0] [--batch 1024]
 
@@ -15,14 +15,20 @@ Both sides get the same pairs in one run:
   `$gold$`; the answer parsed with string + LaTeX + expression extraction; `verify(answer,
   gold)`; math-verify's default SIGALRM timeouts (5 s per parse and per comparison), in the
   main thread; a gold that fails to parse scores 1.0. Answers are extracted as Eureka does.
+- pool: the same function in a `concurrent.futures.ProcessPoolExecutor` of `--pool-workers`
+  (default 2) processes, `map` in chunks: what a careful user would run. Each task runs in its
+  worker's main thread, so math-verify's SIGALRM timeouts work there; a task that ignores them
+  (a C loop in sympy) cannot be killed, so the run is given `--pool-limit` seconds, after which
+  the pool's processes are killed and the unfinished samples reported (a hang).
 
-Prints samples/s of each, the ratio, timeouts, the slowest sample, and the disagreements on
-non-adversarial samples (by category, with examples).
+Prints samples/s of each, the ratio of Eureka to each peer, timeouts, the slowest sample, and the
+disagreements with the serial peer on non-adversarial samples (by category, with examples).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -244,6 +250,52 @@ def run_plain(pairs: list[Pair]) -> tuple[list[float], float, float, int]:
     return scores, time.perf_counter() - start, slowest, over
 
 
+def _plain_chunk(pairs: list[tuple[str, str]]) -> list[float]:
+    """One pool task: `plain_accuracy` over a chunk (exceptions score 0, as in the serial loop)."""
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    out = []
+    for response, gold in pairs:
+        try:
+            out.append(plain_accuracy(response, gold))
+        except Exception:
+            out.append(0.0)
+    return out
+
+
+def _warm_plain(_: int) -> float:
+    return plain_accuracy("<answer>$\\frac{1}{2}$</answer>", "0.5")
+
+
+def run_pool(
+    pairs: list[Pair], workers: int, chunk: int, limit: float
+) -> tuple[list[float], float, float, int]:
+    """Scores (0 for unfinished), seconds, start-up seconds, samples unfinished at `limit`."""
+    t = time.perf_counter()
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+    list(pool.map(_warm_plain, range(workers)))  # each process imports math-verify once
+    startup = time.perf_counter() - t
+    chunks = [
+        [(p.response, p.gold) for p in pairs[i : i + chunk]] for i in range(0, len(pairs), chunk)
+    ]
+    start = time.perf_counter()
+    futures = [pool.submit(_plain_chunk, c) for c in chunks]
+    done, not_done = concurrent.futures.wait(futures, timeout=limit)
+    elapsed = time.perf_counter() - start
+    scores: list[float] = []
+    unfinished = 0
+    for future, c in zip(futures, chunks, strict=True):
+        if future in done and future.exception() is None:
+            scores += future.result()
+        else:
+            scores += [0.0] * len(c)
+            unfinished += len(c)
+    if not_done:  # a hung task cannot be cancelled: kill the processes, as a user would
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+    pool.shutdown(wait=not not_done, cancel_futures=True)
+    return scores, elapsed, startup, unfinished
+
+
 # ---------------------------------------------------------------- Eureka
 def run_eureka(pairs: list[Pair], batch: int) -> tuple[list[float], float, float, dict[str, float]]:
     from eureka_trainer.config import RewardSpec, RewardsSpec
@@ -283,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=10_000, help="pairs to score (default 10000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=1024, help="samples per BatchScorer call")
+    parser.add_argument("--pool-workers", type=int, default=2, help="processes of the pool peer")
+    parser.add_argument("--pool-chunk", type=int, default=64, help="samples per pool task")
+    parser.add_argument(
+        "--pool-limit", type=float, default=1800.0, help="seconds before the pool peer is a hang"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # its per-timeout warnings
 
@@ -304,7 +361,20 @@ def main(argv: list[str] | None = None) -> int:
         f"plain:  {len(pairs) / t_plain:,.0f} samples/s ({t_plain:.2f} s), samples >= 5 s "
         f"(math-verify timeouts) {over}, slowest sample {slow_plain:.2f} s"
     )
-    print(f"ratio:  {t_plain / t_ours:.1f}x")
+    print(f"ratio vs serial: {t_plain / t_ours:.1f}x")
+    sys.stdout.flush()
+
+    pooled, t_pool, pool_startup, unfinished = run_pool(
+        pairs, args.pool_workers, args.pool_chunk, args.pool_limit
+    )
+    hang = f", HUNG: {unfinished} samples unfinished after {args.pool_limit:g} s" * bool(unfinished)
+    print(
+        f"pool:   {len(pairs) / t_pool:,.0f} samples/s ({t_pool:.2f} s; {args.pool_workers} "
+        f"processes, start-up {pool_startup:.2f} s not included){hang}"
+    )
+    print(f"ratio vs pool: {t_pool / t_ours:.1f}x" + (" (at least)" if unfinished else ""))
+    mismatch = sum(a != b for a, b in zip(plain, pooled, strict=True))
+    print(f"pool vs serial scores differ on {mismatch} samples (timeouts under load)")
 
     differ = [
         (p, a, b)

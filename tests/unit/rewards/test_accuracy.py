@@ -51,6 +51,16 @@ def test_instruct_vectors(response: str, gold: str, expected: float, path: str) 
         ("The answer is B.", "(B)", 1.0),
         ("B: 12 cm", "B.", 1.0),
         ("B or C", "B", 0.0),  # names another option
+        ("A or B", "B", 0.0),
+        ("B, C", "B", 0.0),
+        ("B, since E is the midpoint of AC", "B", 1.0),  # letters in a reason are no choice
+        ("B because AE = EC", "B", 1.0),
+        ("(c)", "C", 1.0),  # lowercase in parentheses
+        ("c", "C", 1.0),  # a lone lowercase letter
+        ("The correct option is (e).", "E", 1.0),  # options beyond D
+        ("G", "G", 1.0),
+        ("E", "D", 0.0),
+        ("a triangle", "A", 0.0),  # an article, not an option
         ("A", "B", 0.0),
         ("Because it is 12", "B", 0.0),  # letters inside words do not count
         ("12 cm", "B", 0.0),
@@ -100,3 +110,28 @@ def test_extraction_rules() -> None:
     assert last_boxed("\\boxed{\\{1, 2\\}}") == "\\{1, 2\\}"  # escaped braces do not count
     assert last_boxed("\\boxed {x}") == "x"
     assert last_boxed("\\boxed{") is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "expected"),
+    [
+        # A bare answer is wrapped in `$..$` before parsing: the expression extractor alone
+        # read `4\sqrt{2}` as 4, `2x` as 2, `3\pi` as 3 (all three scored 1 here before).
+        ("4\\sqrt{2}", "4", 0.0),
+        ("4\\sqrt{2}", "\\sqrt{32}", 1.0),
+        ("2x", "2", 0.0),
+        ("2x", "x+x", 1.0),
+        ("3\\pi", "3", 0.0),
+        ("3\\pi", "\\frac{6\\pi}{2}", 1.0),
+        ("\\frac{1}{2}", "0.5", 1.0),
+        # Plain numbers, words and letters keep working.
+        ("12", "12.0", 1.0),
+        ("0.50", "\\frac{1}{2}", 1.0),
+        ("yes", "Yes", 1.0),
+        ("B", "B", 1.0),
+        ("the answer is 0.75", "\\frac{3}{4}", 1.0),  # prose is not wrapped
+    ],
+)
+def test_bare_answers(answer: str, gold: str, expected: float) -> None:
+    result = accuracy_details(tagged(answer), gold)
+    assert (result.score, result.gold_parsed) == (expected, True)

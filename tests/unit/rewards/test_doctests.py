@@ -7,13 +7,13 @@ from types import ModuleType
 
 import pytest
 
-from eureka_trainer.rewards import accuracy, extract, guards, repetition
+from eureka_trainer.rewards import accuracy, extract, golds, guards, repetition
 from eureka_trainer.rewards import format as format_module
 
 pytestmark = [pytest.mark.usefixtures("warm_pool"), pytest.mark.timeout(60)]
 
 
-@pytest.mark.parametrize("module", [accuracy, extract, format_module, guards, repetition])
+@pytest.mark.parametrize("module", [accuracy, extract, format_module, golds, guards, repetition])
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -102,3 +102,26 @@ def test_cheap_components_are_linear(name: str) -> None:
     format_reward(HOSTILE[name], "boxed")
     repetition_penalty(HOSTILE[name])
     assert time.monotonic() - start < 1.0
+
+
+#: Shapes aimed at the caller-side string rules (gold rules, choice reading): long blank or
+#: punctuation runs that an adjacent `\s*\s*` or a `[.;,]+$` would backtrack on quadratically.
+CALLER_SIDE = {
+    "dots then a letter": "." * 49_000 + "x",
+    "blanks then a letter": " " * 49_000 + "x",
+    "answer and blanks": "answer" + " " * 49_000 + "!",
+    "choice, comma and blanks": "B," + " " * 49_000 + "x",
+    "choice and a megabyte of blanks": "B" + " " * MB + "x",
+    "labels and blanks": "(1)" + " " * 49_000 + "x",
+    "option numbers": "1." * 24_000 + "x",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLER_SIDE))
+@pytest.mark.parametrize("gold", ["B", "2", "$$7$$ $$10$$"])
+def test_caller_side_rules_are_linear(name: str, gold: str) -> None:
+    from eureka_trainer.rewards.accuracy import ScoreCache, plan
+
+    start = time.monotonic()
+    plan(f"<answer>{CALLER_SIDE[name]}</answer>", gold, "instruct", ScoreCache())
+    assert time.monotonic() - start < 1.0

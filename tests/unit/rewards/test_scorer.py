@@ -44,7 +44,9 @@ def test_components_total_valid_metrics(scorer: BatchScorer) -> None:
     assert batch.total == pytest.approx([1.5, 1.0, 0.0, 0.25 * rep[3], 0.5])
     assert batch.valid == [True, True, True, True, False]  # "" cannot be parsed
     m = batch.metrics
-    assert m["reward/accuracy"] == pytest.approx(0.4)
+    # Over the 4 valid samples (2 right); the invalid one is counted, not averaged in as 0.
+    assert m["reward/accuracy"] == pytest.approx(0.5)
+    assert m["reward/accuracy_invalid"] == 1.0
     assert m["reward/format"] == pytest.approx(0.4)
     assert m["reward/total"] == pytest.approx(sum(batch.total) / 5)
     assert m["reward/gold_parse_failures"] == 1.0

@@ -353,7 +353,12 @@ def _mean(values: Sequence[float]) -> float:
 def _mean_metrics(rounds: Sequence[dict[str, float]]) -> dict[str, float]:
     """Per-key mean over filter rounds (counters such as timeouts are summed)."""
     keys = {k for r in rounds for k in r}
-    summed = {"reward/timeouts", "reward/gold_parse_failures", "reward/refused"}
+    summed = {
+        "reward/timeouts",
+        "reward/gold_parse_failures",
+        "reward/refused",
+        "reward/accuracy_invalid",
+    }
     out = {}
     for key in keys:
         values = [r[key] for r in rounds if key in r]

@@ -2,11 +2,16 @@
 
 Order of decision for one (response, gold) pair, cheapest first:
 
-1. a multiple-choice gold (`B`, `(B)`): the answer must name that letter and no other option;
+1. a multiple-choice gold (`B`, `(B)`): the answer must choose that letter and no other option;
 2. a gold answer already known not to parse: 0, and the sample is marked invalid;
 3. no answer found, or an answer too hostile for sympy (`guards.refusal`): 0;
-4. exact string match (after stripping whitespace and `$..$`), then plain-number comparison;
-5. otherwise math-verify `parse` + `verify` in a worker process, killed at the deadline.
+4. exact string match (after stripping whitespace and `$..$`), then plain-number comparison
+   against a one-part gold read by the gold rules (`golds.read_gold`: `18.`, `30°`, `40m`);
+5. otherwise math-verify `parse` + `verify` in a worker process, killed at the deadline; there
+   multi-part golds (`$$7$$ $$10$$`) need every part answered (see golds.py).
+
+A gold whose parsing passes the deadline once is retried once with RETRY_FACTOR times the
+budget (a loaded machine is not a bad gold); only a second timeout marks it unparseable.
 
 A gold answer that math-verify cannot parse never scores 1.0 (MM-EUREKA's scores 1.0): the
 result says `gold_parsed=False`, and the batch scorer excludes and counts such samples.
@@ -18,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from eureka_trainer.rewards.extract import (
     Mode,
@@ -28,8 +34,13 @@ from eureka_trainer.rewards.extract import (
     normalize,
     numeric_decision,
 )
-from eureka_trainer.rewards.guards import refusal
+from eureka_trainer.rewards.golds import normalize_part, read_gold
+from eureka_trainer.rewards.guards import MAX_ANSWER_CHARS, refusal
 from eureka_trainer.rewards.pool import Job, Outcome, WorkerPool, shared_pool
+
+#: A gold whose parsing timed out is retried this many times, with RETRY_FACTOR x the budget.
+GOLD_TIMEOUT_RETRIES = 1
+RETRY_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,8 @@ class AccuracyResult:
     """One sample's accuracy and how it was decided.
 
     path: `choice`, `exact`, `numeric`, `math_verify`, `no_answer`, `refused`, `timeout`,
-    `crash` or `gold_unparsed`.
+    `crash`, `gold_unparsed` or `gold_timeout` (the gold's own parsing passed the deadline:
+    invalid this time, retried with a longer budget next time).
     """
 
     score: float
@@ -59,6 +71,7 @@ class ScoreCache:
 
     def __init__(self, max_golds: int = 200_000, max_verdicts: int = 50_000) -> None:
         self._golds: dict[str, bool] = {}
+        self._gold_timeouts: dict[str, int] = {}  # golds whose parsing passed a deadline once
         self._verdicts: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
         self._lock = threading.Lock()
         self._max_golds = max_golds
@@ -66,7 +79,7 @@ class ScoreCache:
 
     def gold(self, gold: str) -> bool | None:
         """True/False when known (plain numbers and option letters always parse), else None."""
-        if as_number(normalize(gold)) is not None or choice_letter(gold) is not None:
+        if _single_number(gold) is not None or choice_letter(gold) is not None:
             return True
         if refusal(gold):
             return False
@@ -77,6 +90,21 @@ class ScoreCache:
             if len(self._golds) >= self._max_golds:
                 self._golds.clear()  # rare: a new epoch re-learns its golds in one batch
             self._golds[gold] = ok
+
+    def gold_timed_out(self, gold: str) -> None:
+        """The gold's parsing passed its deadline: retry once with a longer budget, then give up."""
+        with self._lock:
+            count = self._gold_timeouts.get(gold, 0) + 1
+            if count >= GOLD_TIMEOUT_RETRIES + 1:
+                self._gold_timeouts.pop(gold, None)
+            else:
+                self._gold_timeouts[gold] = count
+        if count >= GOLD_TIMEOUT_RETRIES + 1:
+            self.put_gold(gold, False)
+
+    def retrying(self, gold: str) -> bool:
+        """Did this gold's parsing time out before (its next job gets a longer budget)?"""
+        return gold in self._gold_timeouts
 
     def verdict(self, gold: str, pred: str) -> Outcome | None:
         with self._lock:
@@ -103,8 +131,8 @@ def plan(response: str, gold: str, mode: Mode, cache: ScoreCache) -> AccuracyRes
     """Decide a sample without sympy when possible; otherwise say what a worker must check."""
     letter = choice_letter(gold)
     pred = extract_answer(response, mode)
-    if letter is not None:
-        hit = pred is not None and choice_correct(letter, pred)
+    if letter is not None:  # a 50,000-character answer to a choice question is no choice
+        hit = pred is not None and len(pred) <= MAX_ANSWER_CHARS and choice_correct(letter, pred)
         return AccuracyResult(float(hit), gold_parsed=True, path="choice")
     known = cache.gold(gold)
     if known is False:
@@ -128,12 +156,18 @@ def _local_verdict(pred: str | None, gold: str) -> AccuracyResult | None:
     p, g = normalize(pred), normalize(gold)
     if p == g and p:
         return AccuracyResult(1.0, gold_parsed=True, path="exact")
-    gold_num, pred_num = as_number(g), as_number(p)
+    gold_num, pred_num = _single_number(gold), as_number(normalize_part(pred))
     if gold_num is not None and pred_num is not None:
         same = numeric_decision(gold_num, pred_num)
         if same is not None:
             return AccuracyResult(float(same), gold_parsed=True, path="numeric")
     return None
+
+
+def _single_number(gold: str) -> Decimal | None:
+    """The gold as a plain number when it is one answer that is a number (`18.`, `30°`)."""
+    part = read_gold(gold).single
+    return None if part is None or part.textual else as_number(part.text)
 
 
 def _resolve(pending: _Pending, outcome: Outcome) -> AccuracyResult:
@@ -143,6 +177,7 @@ def _resolve(pending: _Pending, outcome: Outcome) -> AccuracyResult:
     if outcome.gold_ok is False:
         return AccuracyResult(0.0, gold_parsed=False, path="gold_unparsed")
     if outcome.gold_ok is None:  # the gold's own parsing hung or crashed the worker
+        path = "gold_timeout" if outcome.timed_out else "crash"
         return AccuracyResult(0.0, gold_parsed=False, timed_out=outcome.timed_out, path=path)
     if pending.verdict is not None:
         return pending.verdict
@@ -182,10 +217,19 @@ class AccuracyScorer:
                     jobs.append((i, *key))
                 else:
                     known[key] = cached
-        outcomes = self.pool.run(jobs, self.timeout)
+        budgets = {
+            job[0]: self.timeout * RETRY_FACTOR for job in jobs if self.cache.retrying(job[1])
+        }
+        outcomes = self.pool.run(jobs, self.timeout, budgets)
+        gold_timeouts: set[str] = set()
         for i, gold, pred in jobs:
             known[(gold, pred)] = outcomes[i]
-            self._learn(gold, pred, outcomes[i])
+            if outcomes[i].gold_ok is None and outcomes[i].timed_out:
+                gold_timeouts.add(gold)  # once per batch: its samples time out together
+            else:
+                self._learn(gold, pred, outcomes[i])
+        for gold in gold_timeouts:
+            self.cache.gold_timed_out(gold)  # slow or hanging: retried with a longer budget
         results: list[AccuracyResult] = []
         for i, p in enumerate(planned):
             if isinstance(p, AccuracyResult):
@@ -200,8 +244,8 @@ class AccuracyScorer:
     def _learn(self, gold: str, pred: str, outcome: Outcome) -> None:
         if outcome.gold_ok is not None:
             self.cache.put_gold(gold, outcome.gold_ok)
-        elif outcome.timed_out or outcome.crashed:
-            self.cache.put_gold(gold, False)  # the gold alone hangs the parser: never again
+        elif outcome.crashed:
+            self.cache.put_gold(gold, False)  # the gold alone kills the parser: never again
         if not outcome.crashed:
             self.cache.put_verdict(gold, pred, outcome)
 

@@ -128,17 +128,48 @@ def choice_letter(gold: str) -> str | None:
     return m.group(1) if m else None
 
 
-def choice_correct(letter: str, answer: str) -> bool:
-    """1 when the answer names the gold letter and no other option letter.
+_LEAD = re.compile(
+    r"^\s*(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)(?:\s*(?:is|:))?\s*)?"
+    r"(\(|\[)?([A-Ha-h])[)\]]?(?![A-Za-z0-9])(.*)$",
+    re.S | re.I,
+)
+#: What may follow the chosen letter without naming another option: a reason or a label.
+#: (No two `\s*` are adjacent in these patterns: answers reach them before any guard on length
+#: beyond 50,000 characters, and adjacent `\s*` backtrack quadratically on long blank runs.)
+_JUSTIFICATION = re.compile(
+    r"^\s*(?:[:\u2014\u2013-]|(?:[,.;]\s*)?(?:since|because|as|for|given|due|by|which|this|that|"
+    r"it|is|are|so|hence|therefore|thus|where)\b)",
+    re.I,
+)
+_PAREN_LOWER = re.compile(r"\(([a-h])\)")
 
-    A letter is "named" when it stands alone (not inside a word).
+
+def choice_correct(letter: str, answer: str) -> bool:
+    """1 when the answer chooses the gold letter and no other option.
+
+    The answer's leading option (`B`, `(B)`, `(c)`, `The answer is B`) decides when it stands
+    alone or is followed by a reason (`B, since E is the midpoint`, `B: 12 cm`): letters in the
+    reason are not choices. Otherwise every option letter named (standing alone, or a lowercase
+    letter in parentheses) must be the gold's (`B or C` is wrong).
 
     >>> choice_correct("B", "The answer is (B)")
+    True
+    >>> choice_correct("B", "B, since E is the midpoint of AC")
+    True
+    >>> choice_correct("C", "(c)")
     True
     >>> choice_correct("B", "B or C")
     False
     >>> choice_correct("B", "Because")
     False
     """
-    named = set(_CHOICE_IN_TEXT.findall(answer))
+    text = normalize(answer)
+    m = _LEAD.match(text)
+    if m:
+        paren, lead, rest = m.group(1), m.group(2), m.group(3)
+        alone = not rest.strip(" .)")
+        if (lead.isupper() or paren or alone) and (alone or _JUSTIFICATION.match(rest)):
+            return lead.upper() == letter
+    named = set(_CHOICE_IN_TEXT.findall(text))
+    named |= {c.upper() for c in _PAREN_LOWER.findall(text)}
     return named == {letter}

@@ -17,7 +17,7 @@ import multiprocessing
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext
@@ -114,8 +114,11 @@ class WorkerPool:
         self._closed = False
         self._idle: list[_Worker] = [_spawn(memory_limit) for _ in range(size)]
 
-    def run(self, jobs: Sequence[Job], timeout: float) -> dict[int, Outcome]:
-        """Outcomes by job id; each job gets at most `timeout` seconds of a ready worker."""
+    def run(
+        self, jobs: Sequence[Job], timeout: float, budgets: Mapping[int, float] | None = None
+    ) -> dict[int, Outcome]:
+        """Outcomes by job id; each job gets at most `timeout` seconds of a ready worker
+        (`budgets[job_id]` seconds instead, where given: a retry after a timeout)."""
         if not jobs:
             return {}
         if self._closed:
@@ -123,7 +126,7 @@ class WorkerPool:
         chunks = _chunk(jobs, self.size)
         workers = self._checkout(min(len(chunks), self.size))
         try:
-            return _Dispatch(self, workers, chunks, timeout).run()
+            return _Dispatch(self, workers, chunks, timeout, budgets or {}).run()
         finally:
             self._checkin(workers)
 
@@ -175,18 +178,25 @@ class _Task:
     jobs: deque[Job]
     deadline: float | None  # None until the worker reports ready
     gold: dict[int, bool] = field(default_factory=dict)
+    started: float = 0.0  # when the current job started (monotonic)
 
 
 class _Dispatch:
     """One `run` call: feed chunks to its workers, collect replies, enforce deadlines."""
 
     def __init__(
-        self, pool: WorkerPool, workers: list[_Worker], chunks: list[list[Job]], timeout: float
+        self,
+        pool: WorkerPool,
+        workers: list[_Worker],
+        chunks: list[list[Job]],
+        timeout: float,
+        budgets: Mapping[int, float],
     ) -> None:
         self.pool = pool
         self.workers = workers
         self.pending = deque(chunks)
         self.timeout = timeout
+        self.budgets = budgets
         self.busy: dict[int, _Task] = {}  # index into self.workers -> task
         self.results: dict[int, Outcome] = {}
 
@@ -210,8 +220,16 @@ class _Dispatch:
                 self.pending.appendleft(chunk)
                 self._restart(i)
                 continue
-            deadline = time.monotonic() + self.timeout if worker.ready else None
-            self.busy[i] = _Task(jobs=deque(chunk), deadline=deadline)
+            task = _Task(jobs=deque(chunk), deadline=None)
+            if worker.ready:
+                self._start_job(task, time.monotonic())
+            self.busy[i] = task
+
+    def _start_job(self, task: _Task, now: float) -> None:
+        """The task's next job starts now: its deadline is its own budget from now."""
+        budget = self.budgets.get(task.jobs[0][0], self.timeout) if task.jobs else self.timeout
+        task.started = now
+        task.deadline = now + budget
 
     def _wait(self) -> None:
         if not self.busy:  # every send failed; _feed tries the replacements next round
@@ -246,7 +264,7 @@ class _Dispatch:
         if kind == "ready":
             worker.ready = True
             self.pool.boot_failures = 0
-            task.deadline = now + self.timeout
+            self._start_job(task, now)
         elif kind == "gold":
             task.gold[message[1]] = message[2]
         elif kind == "done":
@@ -255,13 +273,13 @@ class _Dispatch:
                 gold_ok=task.gold.pop(job_id, None), correct=message[2], seconds=self._elapsed(task)
             )
             task.jobs.popleft()
-            task.deadline = now + self.timeout
+            self._start_job(task, now)
 
     def _elapsed(self, task: _Task) -> float:
-        """Seconds since the task's current job started (its deadline minus the timeout)."""
+        """Seconds since the task's current job started."""
         if task.deadline is None:  # the worker never became ready
             return 0.0
-        return time.monotonic() - (task.deadline - self.timeout)
+        return time.monotonic() - task.started
 
     def _expire(self) -> None:
         now = time.monotonic()

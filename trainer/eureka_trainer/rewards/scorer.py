@@ -27,7 +27,8 @@ class ScoreBatch:
     components: unweighted score per sample, by component name.
     total: weighted sum of the components per sample.
     valid: False where the gold answer could not be parsed (the trainer drops those samples).
-    metrics: batch means `reward/total` and `reward/<component>`, and counts
+    metrics: batch means `reward/total` and `reward/<component>` (`reward/accuracy` over the valid
+    samples only, with `reward/accuracy_invalid` the count left out), and counts
     `reward/timeouts`, `reward/gold_parse_failures`, `reward/refused` (answers too hostile for
     sympy), `reward/worker_jobs` (samples that needed a math-verify worker) and
     `reward/slowest_seconds` (the slowest sample's time in a worker).
@@ -127,6 +128,10 @@ def _metrics(
     metrics = {"reward/total": _mean(total)}
     for name, values in components.items():
         metrics[f"reward/{name}"] = _mean(values)
+    if accuracy:  # an unparseable gold says nothing about the policy: not averaged in as 0
+        scores = [r.score for r in accuracy if r.gold_parsed]
+        metrics["reward/accuracy"] = _mean(scores)
+        metrics["reward/accuracy_invalid"] = float(len(accuracy) - len(scores))
     paths = [r.path for r in accuracy]
     metrics["reward/timeouts"] = float(sum(r.timed_out for r in accuracy))
     metrics["reward/gold_parse_failures"] = float(sum(not r.gold_parsed for r in accuracy))
