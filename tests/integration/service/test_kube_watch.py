@@ -154,7 +154,8 @@ async def test_what_the_sink_writes_the_service_shows(kmock: Any, tmp_path: Path
         assert rate.steps == list(range(1, 31))  # every patch's samples were seen once
         assert rate.values == [0.0] * 15 + [1.0] * 15
         samples = (await backend.get_samples("ns", "trained")).samples
-        assert [s["step"] for s in samples] == [30, 29, 28, 27]
+        # Every sample the watch showed (more than the status's recentSamples), newest first.
+        assert [s["step"] for s in samples] == list(range(30, 0, -1))
     finally:
         await backend.stop()
 
