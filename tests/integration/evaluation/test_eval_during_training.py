@@ -1,7 +1,7 @@
 """Evaluation during training, and the acceptance check of issue 7.
 
 A two-step run of the demo's tiny Qwen2-VL (built from a config with a short format warm-up, so
-it answers `<think></think><answer>N</answer>` and gets some counts right) evaluates greedily on
+it answers `<think>count</think><answer>N</answer>` and gets some counts right) evaluates greedily on
 a held-out synthetic shapes split after each step. Then
 `eureka eval --model RUN_DIR` evaluates the final checkpoint on the same split, on the CPU: its
 greedy responses, and so its accuracy, must be exactly those measured during training.

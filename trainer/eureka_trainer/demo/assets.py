@@ -25,9 +25,10 @@ DEMO_DATASETS = ("shapes",)
 IMAGE_SIZE = 56
 QUADRANT = IMAGE_SIZE // 2
 QUESTION = "How many shapes?"
-RESPONSE_TEMPLATE = "<think></think><answer>{}</answer>"
-"""The answer-only instruct format (the warm-up teaches it): short, so the image tokens carry
-a large share of the attention at the digit, which is what makes the demo learn quickly."""
+RESPONSE_TEMPLATE = "<think>count</think><answer>{}</answer>"
+"""The shortest instruct format the format reward accepts (the warm-up teaches it): one word of
+thinking (an empty think block scores 0, as in the recipe), so the image tokens still carry a
+large share of the attention at the digit, which is what makes the demo learn quickly."""
 COLOURS = ((230, 40, 40), (40, 200, 40), (40, 80, 230), (230, 200, 30))
 
 

@@ -1,6 +1,6 @@
 """A short supervised warm-up that teaches the demo model the answer format, not the answer.
 
-The response is `<think></think><answer>N</answer><|im_end|>`. Every format token is trained
+The response is `<think>count</think><answer>N</answer><|im_end|>`. Every format token is trained
 with cross-entropy; at the digit only the batch-average distribution is trained, towards
 uniform over the possible counts, so the model learns to emit a count without learning which
 one, and without being pushed to ignore the image: RL starts at chance accuracy (about 1/4)
