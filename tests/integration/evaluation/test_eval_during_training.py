@@ -55,7 +55,7 @@ def _job(eval_file: Path) -> dict:
                 "warmupRatio": 0.0,
                 "seed": 0,
             },
-            "rollout": {"backend": "hf", "temperature": 1.0, "maxNewTokens": 6},
+            "rollout": {"backend": "hf", "temperature": 1.0, "maxNewTokens": 8},
             "learner": {"backend": "torch", "microBatchSize": 8, "gradientCheckpointing": False},
             "resources": {
                 "placement": "colocated",
@@ -66,7 +66,7 @@ def _job(eval_file: Path) -> dict:
                 "intervalSteps": 1,
                 "template": "reasoning_instruct",
                 "temperature": 0.0,
-                "maxNewTokens": 6,
+                "maxNewTokens": 8,
             },
         },
     }
@@ -121,7 +121,7 @@ def test_final_checkpoint_offline_matches_training_time_greedy_eval(
     assert main(["eval", "--model", str(run_dir), "--output", str(out)]) == 0
     offline = json.loads((out / "summary.json").read_text())
     assert offline["checkpoint_step"] == 2 and offline["backend"] == "hf"
-    assert offline["temperature"] == 0.0 and offline["max_new_tokens"] == 6  # the run's evaluation
+    assert offline["temperature"] == 0.0 and offline["max_new_tokens"] == 8  # the run's evaluation
     trained = [
         json.loads(line)
         for line in (run_dir / "eval" / "step-00000002" / "samples.jsonl").read_text().splitlines()
