@@ -127,6 +127,20 @@ class State:
                 del self.reconciling[key]
 
 
+async def sync_from_indexes(
+    state: State, key: Key, rayjobs: Mapping[Key, Any], pods: Mapping[Key, Any]
+) -> None:
+    """`sync_status` of a job from what the event handlers know now: its RLJob entry, the
+    newest RayJob in the index and its pods' problems (no conditions or fields of its own)."""
+    await sync_status(
+        state,
+        key,
+        rljob=state.rljobs.get(key),
+        rayjob=current_rayjob(state, rayjobs, key),
+        problems=job_problems(pods, key),
+    )
+
+
 async def sync_latest(
     state: State,
     key: Key,

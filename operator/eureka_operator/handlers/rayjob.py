@@ -15,10 +15,10 @@ from eureka_operator.handlers.common import (
     Key,
     Obj,
     State,
-    current_rayjob,
     handler,
     job_problems,
     state_of,
+    sync_from_indexes,
     sync_status,
     unless_reconciling,
 )
@@ -67,13 +67,10 @@ async def on_rayjob_event(
     with metrics.timed("rayjob"):
         async with state.lanes.deferred():
             # Read after the wait: the indexes hold the newest objects by now.
-            rljob = state.rljobs.get(key)
             if type == "DELETED":
-                await rayjob_gone(state, key, rljob, rayjob_idx, pod_idx)
+                await rayjob_gone(state, key, state.rljobs.get(key), rayjob_idx, pod_idx)
                 return
-            rayjob = current_rayjob(state, rayjob_idx, key)
-            problems = job_problems(pod_idx, key)
-            await sync_status(state, key, rljob=rljob, rayjob=rayjob, problems=problems)
+            await sync_from_indexes(state, key, rayjob_idx, pod_idx)
 
 
 async def on_pod_event(
@@ -88,13 +85,7 @@ async def on_pod_event(
     state = state_of(memo)
     with metrics.timed("pod"):
         async with state.lanes.deferred():
-            await sync_status(
-                state,
-                key,
-                rljob=state.rljobs.get(key),
-                rayjob=current_rayjob(state, rayjob_idx, key),
-                problems=job_problems(pod_idx, key),
-            )
+            await sync_from_indexes(state, key, rayjob_idx, pod_idx)
 
 
 async def rayjob_gone(

@@ -20,12 +20,10 @@ from eureka_operator.handlers.common import (
     PODS,
     Key,
     Obj,
-    current_rayjob,
     first,
     handler,
-    job_problems,
     state_of,
-    sync_status,
+    sync_from_indexes,
 )
 from eureka_operator.status import PodProblem
 
@@ -86,13 +84,7 @@ async def on_volume_event(
     problem = volume_problem(pod, str(body.get("reason")), str(body.get("message") or ""))
     state.volume_problems.setdefault(key, {})[pod] = problem
     async with state.lanes.deferred():
-        await sync_status(
-            state,
-            key,
-            rljob=state.rljobs.get(key),
-            rayjob=current_rayjob(state, rayjob_idx, key),
-            problems=job_problems(pod_idx, key),
-        )
+        await sync_from_indexes(state, key, rayjob_idx, pod_idx)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:

@@ -27,7 +27,7 @@ def test_rank_0_names_its_own_node_and_a_free_port_before_any_rank_starts() -> N
 
     worker = LearnerWorker("torch", config=None, threads=1, rank=0, world=2)
     assert not hasattr(worker, "learner")  # constructing builds nothing: `start` does
-    host, _, port = worker.rendezvous_address().partition(":")
+    host, _, port = worker.free_address().partition(":")
     assert host == ray.util.get_node_ip_address()
     with socket.socket() as sock:  # free now: the store of torch.distributed can bind it
         sock.bind(("", int(port)))

@@ -108,7 +108,7 @@ class Topology:
             else:
                 self._start_groups(ray, model_path, learner_config)
             # Rendezvous at rank 0's node (never the driver's: the head pod has no rank).
-            master = ray.get(self.learners[0].rendezvous_address.remote())
+            master = ray.get(self.learners[0].free_address.remote())
             ray.get([lr.start.remote(master) for lr in self.learners])
             # Actors are built asynchronously: wait here, so that a failing constructor stops
             # the run before its first step and step 1's timings do not include loading models.

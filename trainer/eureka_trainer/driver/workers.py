@@ -132,7 +132,7 @@ class RolloutWorker(EngineHost):
 
 def _learner_rank(backend: str, config: Any, rank: int, world: int, master: str) -> Any:
     """Build a learner rank; ranks of a group meet through torch.distributed (gloo/NCCL) at
-    `master` ("host:port", hosted by rank 0: see `LearnerWorker.rendezvous_address`)."""
+    `master` ("host:port", hosted by rank 0: see `LearnerWorker.free_address`)."""
     if backend == "deepspeed" or world > 1:
         host, _, port = master.partition(":")
         if not host or not port:
@@ -155,15 +155,16 @@ class LearnerWorker:
     """Hosts one learner rank; ranks of a group meet through torch.distributed (gloo/NCCL).
 
     Built in two calls: the constructor only prepares the process, so that the driver can ask
-    rank 0 where it will host the rendezvous (`rendezvous_address`: rank 0's own node, which
+    rank 0 where it will host the rendezvous (`free_address`: rank 0's own node, which
     in a cluster is a worker pod, never the driver's head pod) before every rank `start`s."""
 
     def __init__(self, backend: str, config: Any, threads: int, rank: int = 0, world: int = 1):
         _prepare_process(threads)
         self.backend, self.config, self.rank, self.world = backend, config, rank, world
 
-    def rendezvous_address(self) -> str:
-        """`host:port` on this actor's node with a port free now (rank 0 hosts the store)."""
+    def free_address(self) -> str:
+        """`host:port` on this actor's node with a port free now: where rank 0 hosts the
+        learners' rendezvous and the weight broadcast group's store."""
         from eureka_trainer.sync.broadcast import free_address
 
         return free_address()
@@ -190,12 +191,6 @@ class LearnerWorker:
 
     def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
         return self.learner.weight_buckets(bucket_bytes)  # type: ignore[no-any-return]
-
-    def broadcast_address(self) -> str:
-        """Where this rank would host the broadcast group's store."""
-        from eureka_trainer.sync.broadcast import free_address
-
-        return free_address()
 
     def weight_layouts(self, bucket_bytes: int) -> list[Any]:
         """The byte layout of the weight buckets (every rank calls it: ZeRO-3 gathers)."""

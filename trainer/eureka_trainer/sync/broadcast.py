@@ -166,7 +166,7 @@ class BroadcastSync:
 
         # Every learner rank takes part (ZeRO-3 gathers); rank 0's layout is the one sent.
         layouts = ray.get([lr.weight_layouts.remote(self.bucket_bytes) for lr in learners])[0]
-        address = ray.get(learners[0].broadcast_address.remote())
+        address = ray.get(learners[0].free_address.remote())
         # An engine joins with one member per process that receives (a vLLM engine: each of
         # its workers, ranks first..first+members-1); learner rank 0 is rank 0.
         members = ray.get([e.broadcast_members.remote() for e in engines])
