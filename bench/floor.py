@@ -4,10 +4,10 @@ One process, no Ray, no rewards, no reporting, no checkpoints. Each step takes t
 `prompts` prompts (encoded once up front by Eureka's own encoder, so both sides see identical
 token ids and pixels), samples `samples` completions per prompt with transformers `generate`
 (KV cache, the vision special tokens suppressed as Eureka's engine does), then runs one forward
-and backward over every prompt+response row with a PPO-clip style loss at ratio 1 and one AdamW
-step. Repeated images and prompt positions are computed once per group, as Eureka's learner
-does (`share_repeated_inputs` on the model instance), so the floor does not charge Eureka for
-work it never does.
+and backward over the responses with a PPO-clip style loss at ratio 1 and one AdamW step.
+Repeated images and rope positions are computed once per group (`share_repeated_inputs` on the
+model instance) and each prompt is run once for its group's responses (`shared_prompts`), as
+Eureka's learner does, so the floor does not charge Eureka for work it never does.
 
 What it leaves out on purpose, because it is the lower bound: old log-probs (one update epoch
 makes them equal to the forward's own, detached), scoring, advantages from real rewards (fixed
@@ -84,37 +84,28 @@ def _update(
     pad_id: int,
     advantages: Any,
 ) -> float:
-    """One forward + backward over right-padded prompt+response rows and one optimizer step."""
+    """One forward + backward over the step's responses and one optimizer step. Each prompt is
+    run once and its `n` responses against its KV cache, as Eureka's learner does
+    (`learner.shared_prompts`, whose forward this calls: the floor shares what Eureka shares;
+    the loss around it is the bare PPO-clip at ratio 1)."""
     import torch
 
+    from eureka_trainer.learner.modeling import masked_log_softmax
+    from eureka_trainer.learner.shared_prompts import pack_prompts, prompt_shared_logits
+
     expanded = [p for p in prompts for _ in range(n)]
-    rows = [list(p.input_ids) + r for p, r in zip(expanded, responses, strict=True)]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(ids)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-        attention[i, : len(row)] = 1
-    image_token = model.config.image_token_id
-    inputs = {
-        "input_ids": ids,
-        "attention_mask": attention,
-        "pixel_values": torch.cat([p.mm_inputs["pixel_values"] for p in expanded]),
-        "image_grid_thw": torch.cat([p.mm_inputs["image_grid_thw"] for p in expanded]),
-        "mm_token_type_ids": (ids == image_token).long(),
-    }
-    starts = torch.tensor([len(p.input_ids) for p in expanded])
-    lengths = torch.tensor([len(r) for r in responses])
-    first = int(starts.min()) - 1
-    logits = model(**inputs, use_cache=False, logits_to_keep=torch.arange(first, width)).logits
-    steps = torch.arange(int(lengths.max()))
-    mask = steps[None, :] < lengths[:, None]
-    positions = (starts[:, None] + steps[None, :] - 1).clamp(max=width - 1)
-    picked = torch.gather(
-        logits, 1, (positions - first)[..., None].expand(-1, -1, logits.shape[-1])
+    batch = pack_prompts(
+        [p.input_ids for p in expanded],
+        responses,
+        [p.mm_inputs for p in expanded],
+        pad_id,
+        model.config,
+        "mrope",
     )
-    targets = ids.gather(1, (positions + 1).clamp(max=width - 1))
-    logp = torch.log_softmax(picked.float(), -1).gather(-1, targets[..., None]).squeeze(-1)
+    assert batch is not None
+    logits = prompt_shared_logits(model, batch)  # [B, T, V]
+    mask = torch.arange(batch.width)[None, :] < batch.lengths[:, None]
+    logp = masked_log_softmax(logits, [], 1.0).gather(-1, batch.responses[..., None]).squeeze(-1)
     ratio = torch.exp(logp - logp.detach())
     per_token = -ratio * advantages[:, None]
     loss = ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()

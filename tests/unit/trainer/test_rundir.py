@@ -21,7 +21,7 @@ def _report(sink: RunDirSink, step: int, acc: float) -> None:
 
 
 def test_writes_metrics_samples_and_status(tmp_path: Path) -> None:
-    sink = RunDirSink(tmp_path, tensorboard=False)
+    sink = RunDirSink(tmp_path, tensorboard=False, status_seconds=0)
     sink.started(4)
     _report(sink, 1, 0.25)
     _report(sink, 2, 0.5)
@@ -39,6 +39,24 @@ def test_writes_metrics_samples_and_status(tmp_path: Path) -> None:
     sink.finished("Succeeded")
     final = RLJobStatus.model_validate_json((tmp_path / "status.json").read_text())
     assert final.phase == "Succeeded" and final.completion_time
+
+
+def test_status_is_rewritten_at_most_once_per_interval_and_at_the_end(tmp_path: Path) -> None:
+    # Rewriting status.json (curves included) every step cost a 600-step run 10-12 ms a step.
+    sink = RunDirSink(tmp_path, tensorboard=False, status_seconds=3600)
+    sink.started(4)
+    _report(sink, 1, 0.25)
+    _report(sink, 2, 0.5)
+    step = json.loads((tmp_path / "status.json").read_text())["progress"]["step"]
+    assert step == 0, "a step within the interval rewrote status.json"
+    assert [r["step"] for r in _lines(tmp_path / "metrics.jsonl")] == [1, 2]  # every step
+    _report(sink, 4, 1.0)  # the last step is always written
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["progress"]["step"] == 4
+    assert status["curves"]["reward/accuracy"]["values"] == [0.25, 0.5, 1.0]
+    sink.report(Progress(step=3, total_steps=None), {"reward/accuracy": 0.0}, [])
+    sink.finished("Succeeded")  # the end writes whatever the interval held back
+    assert json.loads((tmp_path / "status.json").read_text())["progress"]["step"] == 3
 
 
 def test_failure_message_becomes_a_condition(tmp_path: Path) -> None:

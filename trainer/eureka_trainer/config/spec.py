@@ -301,6 +301,11 @@ class LearnerSpec(ApiModel):
     """Recompute activations in the backward pass."""
     micro_batch_size: int = Field(default=1, ge=1)
     """Samples per forward/backward pass on one learner rank (gradients accumulate)."""
+    share_prompts: bool = True
+    """Run each prompt of a micro batch once and its responses against its KV cache, instead of
+    every prompt + response row whole (same log-probs and gradients up to float rounding).
+    Takes effect when a micro batch holds several responses to one prompt and gradient
+    checkpointing is off (transformers drops the cache in checkpointed layers)."""
 
 
 class Toleration(ApiModel):

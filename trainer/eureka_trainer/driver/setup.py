@@ -74,6 +74,7 @@ def learner_config(
         kl_in_loss=algo.kl.placement == "loss",
         temperature=spec.rollout.temperature or 1.0,
         gradient_checkpointing=learner.gradient_checkpointing,
+        share_prompts=learner.share_prompts,
         seed=algo.seed,
         zero_stage=learner.zero_stage,
         offload=learner.offload,

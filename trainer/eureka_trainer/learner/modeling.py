@@ -117,30 +117,43 @@ def masked_log_softmax(
 
 
 def response_logprobs(
-    model: Any, batch: PackedBatch, *, suppressed: Sequence[int], temperature: float
+    model: Any, batch: Any, *, suppressed: Sequence[int], temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Log-probs and entropies of each response token: ([B, T], [B, T], mask [B, T]).
+    """Log-probs and entropies of each response token: ([B, T], [B, T], mask [B, T]), for a
+    `PackedBatch` (row by row) or a `shared_prompts.PromptBatch` (each prompt once).
 
     The token at position p is scored by the logits at p - 1. Logits are computed only from
     the first position that scores a response token on (`logits_to_keep`): the prompt's
     positions would cost the output layer's forward and backward for nothing.
     """
+    from eureka_trainer.learner.shared_prompts import PromptBatch, prompt_shared_logits
+
+    if isinstance(batch, PromptBatch):
+        picked, targets = prompt_shared_logits(model, batch), batch.responses
+    else:
+        picked, targets = _row_logits(model, batch)
+    steps = torch.arange(batch.width, device=targets.device)
+    mask = steps[None, :] < batch.lengths[:, None]  # [B, T]
+    logp = masked_log_softmax(picked, suppressed, temperature)  # [B, T, V]
+    token_logp = logp.gather(-1, targets[..., None]).squeeze(-1)
+    probs = logp.exp()
+    entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
+    zero = torch.zeros_like(token_logp)
+    return torch.where(mask, token_logp, zero), torch.where(mask, entropy, zero).detach(), mask
+
+
+def _row_logits(model: Any, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits scoring each response token [B, T, V], the response tokens [B, T]) of
+    prompt + response rows."""
     ids = batch.inputs["input_ids"]
     length, first, device = ids.shape[1], batch.first, ids.device
     kept = model(
         **batch.inputs, use_cache=False, logits_to_keep=torch.arange(first, length, device=device)
     ).logits  # [B, L - first, V]
     steps = torch.arange(batch.width, device=device)
-    mask = steps[None, :] < batch.lengths[:, None]  # [B, T]
     positions = (batch.starts[:, None] + steps[None, :] - 1).clamp(max=length - 1)  # [B, T]
     picked = torch.gather(kept, 1, (positions - first)[..., None].expand(-1, -1, kept.shape[-1]))
-    logp = masked_log_softmax(picked, suppressed, temperature)  # [B, T, V]
-    targets = ids.gather(1, (positions + 1).clamp(max=length - 1))
-    token_logp = logp.gather(-1, targets[..., None]).squeeze(-1)
-    probs = logp.exp()
-    entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
-    zero = torch.zeros_like(token_logp)
-    return torch.where(mask, token_logp, zero), torch.where(mask, entropy, zero).detach(), mask
+    return picked, ids.gather(1, (positions + 1).clamp(max=length - 1))
 
 
 def to_lists(values: torch.Tensor, mask: torch.Tensor) -> list[list[float]]:

@@ -26,6 +26,8 @@ from eureka_trainer.learner.modeling import (
     to_lists,
     vision_token_ids,
 )
+from eureka_trainer.learner.shared_prompts import pack_prompts
+from eureka_trainer.models.families import model_family
 from eureka_trainer.registry import Registry
 
 LR_SCHEDULES: Registry[Callable[[float, float], float]] = Registry("lr schedule")
@@ -76,6 +78,8 @@ class LearnerConfig:
     kl_in_loss: bool = False
     temperature: float = 1.0
     gradient_checkpointing: bool = False
+    share_prompts: bool = True
+    """One forward per distinct prompt of a micro batch (`learner.shared_prompts`)."""
     seed: int = 0
     zero_stage: int = 0
     offload: str = "none"
@@ -125,6 +129,9 @@ class TorchLearner:
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.suppressed = vision_token_ids(self.model.config)
+        # Gradient checkpointing drops the KV cache the responses would attend to.
+        share = config.share_prompts and not config.gradient_checkpointing
+        self.prompt_rule = model_family(config.family).prompt_positions if share else None
         self.reference = (
             self._on_device(
                 load_policy(
@@ -265,14 +272,19 @@ class TorchLearner:
         )
 
     def _pack(self, chunk: Sequence[TrainSample]) -> Any:
-        return pack(
+        """Each prompt once (`shared_prompts`) when the family allows and a prompt repeats,
+        else whole prompt + response rows."""
+        rows = (
             [s.prompt_ids for s in chunk],
             [s.response_ids for s in chunk],
             [s.mm_inputs for s in chunk],
-            self.config.pad_id,
-            self.model.config,
-            self.device,
         )
+        config = self.model.config
+        if self.prompt_rule is not None:
+            shared = pack_prompts(*rows, self.config.pad_id, config, self.prompt_rule, self.device)
+            if shared is not None:
+                return shared
+        return pack(*rows, self.config.pad_id, config, self.device)
 
     def weight_buckets(self, bucket_bytes: int) -> list[WeightBucket]:
         """Detached CPU copies of every tensor of the state dict, bucketed."""

@@ -29,6 +29,10 @@ class ModelFamily:
     around each image's run of placeholder tokens *as part of the expansion* (InternVL's
     `<img>` ... `</img>`; Qwen's `<|vision_start|>` comes from the chat template instead): a
     prompt handed back to vLLM, which expands each image itself, loses them too.
+    prompt_positions: how the forward numbers text after a prompt, for the learner's
+    one-pass-per-prompt forward (`learner.shared_prompts.POSITION_RULES`: `mrope` for the
+    Qwen-VL line's multimodal rope, `linear` for token counting); None: that forward is not
+    used (rows are run whole).
     """
 
     name: str
@@ -38,6 +42,7 @@ class ModelFamily:
     token_types: bool = False
     vision_prefixes: tuple[str, ...] = ()
     image_wrap: tuple[str, str] | None = None
+    prompt_positions: str | None = None
 
 
 MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family")
@@ -50,6 +55,7 @@ for _family in (
         ("qwen2_vl",),
         token_types=True,
         vision_prefixes=("visual.",),
+        prompt_positions="mrope",
     ),
     ModelFamily(
         "qwen2_5_vl",
@@ -58,6 +64,7 @@ for _family in (
         ("qwen2_5_vl",),
         token_types=True,
         vision_prefixes=("visual.",),
+        prompt_positions="mrope",
     ),
     # Qwen3VLModel: self.visual (with its merger and the deepstack mergers), language_model
     ModelFamily(
@@ -67,6 +74,7 @@ for _family in (
         ("qwen3_vl",),
         token_types=True,
         vision_prefixes=("visual.",),
+        prompt_positions="mrope",
     ),
     # InternVLModel: self.vision_tower, self.multi_modal_projector, self.language_model.
     # `internvl_chat` is the remote-code layout (vision_model., mlp1.): read by `eureka eval`
@@ -78,8 +86,9 @@ for _family in (
         ("internvl", "internvl_chat"),
         vision_prefixes=("vision_tower.", "multi_modal_projector."),
         image_wrap=("<img>", "</img>"),
+        prompt_positions="linear",
     ),
-    ModelFamily("text", "AutoModelForCausalLM", None, ()),
+    ModelFamily("text", "AutoModelForCausalLM", None, (), prompt_positions="linear"),
 ):
     MODEL_FAMILIES.add(_family.name, _family)
 
