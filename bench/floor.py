@@ -125,7 +125,7 @@ def run_floor(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     from eureka_trainer.demo.resolve import load_demo_processor
     from eureka_trainer.learner.shared_inputs import share_repeated_inputs
 
-    model_dir = run_dir / "demo-assets" / "tiny-qwen2-vl"
+    model_dir = getattr(args, "model_dir", None) or run_dir / "demo-assets" / "tiny-qwen2-vl"
     processor = load_demo_processor(model_dir)
     tokenizer = processor.tokenizer
     eos_id = int(tokenizer.eos_token_id)

@@ -1,11 +1,14 @@
 """RL step throughput: Eureka's driver versus TRL's GRPOTrainer and the single-process floor.
 
-Both trainers train the demo's tiny Qwen2-VL on the generated shapes set with the same prompts x
-samples, max new tokens, learning rate, steps and rewards (accuracy + 0.5 x format, scored by
-Eureka's `BatchScorer` for both), one after the other in this process' machine. Printed: samples/s
-and generated tokens/s of each, the ratio, and Eureka's phase timings. Start-up (Ray, model
-loading) and the first `--warmup-steps` steps (lazy imports, first-call allocations) are
-excluded on every side: from the end of the last warm-up step to the end of the last step.
+Both trainers train the demo's tiny Qwen2-VL (or, with `--width W`, a copy W times wider: hidden
+sizes, heads and MLP of the language model and the vision tower, random weights) on the
+generated shapes set with the same prompts x samples, max new tokens, learning rate, steps and
+rewards (accuracy + format, scored by Eureka's `BatchScorer` for both), one after the other in
+this process' machine. Printed: samples/s and generated tokens/s of each, the ratios, and
+Eureka's phase timings. Start-up (Ray, model loading) and the first `--warmup-steps` steps (lazy
+imports, first-call allocations) are excluded on every side: wall-clock from the end of the last
+warm-up step to the end of the last step (for Eureka: after each step's report is written, so
+reporting counts).
 
 TRL runs in the configuration an expert in TRL would pick for this work on a CPU (printed with
 the results): gradient checkpointing off (TRL's default is on; Eureka's learner runs without it
@@ -15,7 +18,7 @@ saving off. The third column is `bench/floor.py`: the same prompts, samples, new
 update in one process with nothing around it (no Ray, rewards, reporting), the bound Eureka's
 step cannot beat.
 
-    .venv/bin/python bench/rl_step.py [--steps 30] [--prompts 16] [--samples 8]
+    .venv/bin/python bench/rl_step.py [--steps 30] [--prompts 16] [--samples 8] [--width 1]
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from typing import Any
 def eureka_job(args: argparse.Namespace) -> Any:
     from eureka_trainer.config import validate_rljob
 
+    name = "eureka-demo/tiny-qwen2-vl" if args.width == 1 else str(args.model_dir)
     spec = {
-        "model": {"name": "eureka-demo/tiny-qwen2-vl", "family": "qwen2_vl", "dtype": "float32"},
+        "model": {"name": name, "family": "qwen2_vl", "dtype": "float32"},
         "data": {
             "trainFiles": ["eureka-demo://shapes"],
             "maxPromptLength": 64,
@@ -72,12 +76,26 @@ def eureka_job(args: argparse.Namespace) -> Any:
 
 
 def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
+    from eureka_trainer.driver.trainer import Trainer
     from eureka_trainer.local import train
 
-    assert train(eureka_job(args), run_dir) == 0
+    # The end of each step, reporting included (as TRL's clock is read after its step's
+    # callbacks): the driver runs in this process, so its `report` can be timed from outside.
+    ends: list[float] = []
+    report = Trainer.report
+
+    def timed_report(self: Any, groups: Any, metrics: Any) -> None:
+        report(self, groups, metrics)
+        ends.append(time.perf_counter())
+
+    Trainer.report = timed_report  # type: ignore[method-assign]
+    try:
+        assert train(eureka_job(args), run_dir) == 0
+    finally:
+        Trainer.report = report  # type: ignore[method-assign]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rows = rows[args.warmup_steps :]
-    seconds = sum(r["time/step"] for r in rows)
+    seconds = ends[-1] - ends[args.warmup_steps - 1]
     samples = len(rows) * args.prompts * args.samples
     tokens = sum(r["response_length/mean"] * args.prompts * args.samples for r in rows)
     phases = {
@@ -91,6 +109,50 @@ def run_eureka(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     }
 
 
+def prepare_assets(args: argparse.Namespace, run_dir: Path, shared: Path | None = None) -> Path:
+    """The demo's model and shapes set under `run_dir/demo-assets` (what Eureka's run reuses),
+    and with `--width W` a W times wider copy of the model; the folder every side trains."""
+    from eureka_trainer.demo.assets import write_shapes
+    from eureka_trainer.demo.resolve import BASE_MODEL_SEED, build_demo_model
+
+    assets = run_dir / "demo-assets"
+    if shared is not None:  # built once, linked into each run directory
+        shared.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not assets.exists():
+            assets.symlink_to(shared, target_is_directory=True)
+    write_shapes(assets / "shapes")
+    demo = build_demo_model(assets / "tiny-qwen2-vl", BASE_MODEL_SEED)
+    if args.width == 1:
+        return demo
+    wide = assets / f"tiny-qwen2-vl-x{args.width}"
+    return wide if (wide / "config.json").is_file() else widen(demo, args.width, wide)
+
+
+def widen(demo: Path, factor: int, folder: Path) -> Path:
+    """A copy of the demo model `factor` times wider (same depth, vocabulary, head size and
+    rope sections; random weights), with the demo's tokenizer and processor."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from eureka_trainer.demo.resolve import load_demo_processor
+
+    config = AutoConfig.from_pretrained(demo)
+    text, vision = config.text_config, config.vision_config
+    for part, names in (
+        (text, ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads")),
+        (vision, ("embed_dim", "num_heads")),
+    ):
+        for name in names:
+            setattr(part, name, getattr(part, name) * factor)
+    vision.hidden_size = text.hidden_size  # the merger projects into the language model
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model.save_pretrained(folder)
+    load_demo_processor(demo).save_pretrained(folder)
+    return folder
+
+
 def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     from datasets import Dataset
     from PIL import Image
@@ -101,7 +163,7 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     from eureka_trainer.demo.resolve import load_demo_processor
     from eureka_trainer.rewards import BatchScorer
 
-    model_dir = run_dir / "demo-assets" / "tiny-qwen2-vl"
+    model_dir = args.model_dir
     shapes = run_dir / "demo-assets" / "shapes"
     records = [json.loads(line) for line in (shapes / "shapes.jsonl").read_text().splitlines()]
     rows = {
@@ -150,7 +212,7 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
         reward_funcs=reward,
         args=config,
         train_dataset=Dataset.from_dict(rows),
-        processing_class=load_demo_processor(model_dir),
+        processing_class=load_demo_processor(run_dir / "demo-assets" / "tiny-qwen2-vl"),
         callbacks=[StepClock(step_ends)],
     )
     trainer.train()
@@ -200,6 +262,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup-steps", type=int, default=2)
+    parser.add_argument(
+        "--width", type=int, default=1, help="train a model this many times wider than the demo's"
+    )
     args = parser.parse_args()
     if not 1 <= args.warmup_steps < args.steps:
         parser.error("--warmup-steps must be at least 1 (TRL's clock starts at a step's end)")
@@ -212,13 +277,17 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "eureka"
+        args.model_dir = prepare_assets(args, run_dir)
         eureka = run_eureka(args, run_dir)
         trl = run_trl(args, run_dir)
         floor = run_floor(args, run_dir)
     expert = trl_expert_config(args, run_dir)
     shown = ("gradient_checkpointing", "model_init_kwargs", "bf16", "use_cpu", "num_iterations")
     print("TRL configuration: " + ", ".join(f"{k}={expert[k]}" for k in shown))
-    print(f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.2f}")
+    print(
+        f"model width: x{args.width}, torch threads: {torch.get_num_threads()}, "
+        f"load average (1, 5 min): {os.getloadavg()[0]:.2f}, {os.getloadavg()[1]:.2f}"
+    )
     print(f"{'':10} {'samples/s':>10} {'tokens/s':>10} {'seconds':>8}")
     for name, result in (("eureka", eureka), ("trl", trl), ("floor", floor)):
         print(

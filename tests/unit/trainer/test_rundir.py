@@ -54,9 +54,11 @@ def test_status_is_rewritten_at_most_once_per_interval_and_at_the_end(tmp_path: 
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["progress"]["step"] == 4
     assert status["curves"]["reward/accuracy"]["values"] == [0.25, 0.5, 1.0]
-    sink.report(Progress(step=3, total_steps=None), {"reward/accuracy": 0.0}, [])
+    sink.report(Progress(step=5, total_steps=None, last_checkpoint_step=5), {}, [])
+    assert json.loads((tmp_path / "status.json").read_text())["progress"]["step"] == 5  # saved
+    sink.report(Progress(step=6, total_steps=None, last_checkpoint_step=5), {}, [])
     sink.finished("Succeeded")  # the end writes whatever the interval held back
-    assert json.loads((tmp_path / "status.json").read_text())["progress"]["step"] == 3
+    assert json.loads((tmp_path / "status.json").read_text())["progress"]["step"] == 6
 
 
 def test_failure_message_becomes_a_condition(tmp_path: Path) -> None:

@@ -106,17 +106,38 @@ def encode_prompt(
     `DataError` naming `file:line` for an image that fails to decode (`bad_image`) or a
     prompt whose image tokens alone exceed `max_prompt_length` (`too_long`).
     """
-    import torch
-
     rules = family_rules(family)
     images = load_images(record)
     text = render_prompt(record, processor)
+    out = processor(text=[text], **processor_kwargs(rules, images, min_pixels, max_pixels))
+    return finish_encoding(record, images, text, out, processor, family, max_prompt_length)
+
+
+def processor_kwargs(
+    rules: Any, images: list[Any], min_pixels: int, max_pixels: int
+) -> dict[str, Any]:
+    """Keyword arguments of the processor call for a prompt with `images`."""
     # The template already wrote every special token; a tokenizer adding its BOS again would
     # double it.
     kwargs: dict[str, Any] = {"return_tensors": "pt", "add_special_tokens": False}
     if images:
         kwargs.update(images=images, **rules.image_kwargs(min_pixels, max_pixels))
-    out = processor(text=[text], **kwargs)
+    return kwargs
+
+
+def finish_encoding(
+    record: PromptRecord,
+    images: list[Any],
+    text: str,
+    out: Any,
+    processor: Any,
+    family: str,
+    max_prompt_length: int,
+) -> EncodedPrompt:
+    """The `EncodedPrompt` of one record from its processor output `out` (one row: ids
+    `[1, L]`), truncated as the module docstring says."""
+    import torch
+
     ids: list[int] = out["input_ids"][0].tolist()
     # The vocabulary lookup only matters when something must be cut (it is 10% of encoding).
     protected = protected_token_ids(processor, family) if len(ids) > max_prompt_length else set()

@@ -103,33 +103,33 @@ class PromptSource:
 
     def _encode_batch(self, count: int) -> list[EncodedItem]:
         from eureka_trainer.data import DataError
+        from eureka_trainer.data.batch_encode import encode_prompts
 
         items: list[EncodedItem] = []
         while len(items) < count:
-            for record in self.stream.next_batch(count - len(items)):
-                try:
-                    items.append(self._encode(record))
-                except DataError as error:
+            records = self.stream.next_batch(count - len(items))
+            encoded = encode_prompts(
+                records,
+                self.processor,
+                family=self.family,
+                max_prompt_length=self.data.max_prompt_length,
+                min_pixels=self.data.min_pixels,
+                max_pixels=self.data.max_pixels,
+            )
+            for record, result in zip(records, encoded, strict=True):
+                if isinstance(result, DataError):
                     if self.data.bad_lines == "fail":
-                        raise
+                        raise result
                     self.refused += 1
                     if self.refused <= FIRST_REFUSALS_LOGGED:
-                        log.warning("prompt refused by the encoder (badLines: skip): %s", error)
+                        log.warning("prompt refused by the encoder (badLines: skip): %s", result)
+                else:
+                    items.append(self._item(record, result))
             if self.refused > MAX_REFUSED_EPOCHS * max(1, len(self.stream)):
                 raise RuntimeError("every prompt of the training data is refused by the encoder")
         return items
 
-    def _encode(self, record: Any) -> EncodedItem:
-        from eureka_trainer.data import encode_prompt
-
-        encoded = encode_prompt(
-            record,
-            self.processor,
-            family=self.family,
-            max_prompt_length=self.data.max_prompt_length,
-            min_pixels=self.data.min_pixels,
-            max_pixels=self.data.max_pixels,
-        )
+    def _item(self, record: Any, encoded: Any) -> EncodedItem:
         self.truncated += int(encoded.truncated)
         request = GenerationRequest(
             prompt_ids=list(encoded.input_ids),
