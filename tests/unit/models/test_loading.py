@@ -13,7 +13,6 @@ from PIL import Image
 
 from eureka_trainer.models import cli
 from eureka_trainer.models.loading import (
-    check_supported,
     load_policy,
     load_processor,
     load_tokenizer,
@@ -112,11 +111,3 @@ def test_remote_code_folder_loads_only_when_trusted(tmp_path: Path) -> None:
         load_policy(tmp_path, "text")
     model = load_policy(tmp_path, "text", trust_remote_code=True)
     assert type(model).__name__ == "RemoteForCausalLM"
-
-
-def test_remote_code_internvl_chat_is_refused_up_front(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "internvl_chat"}))
-    with pytest.raises(ValueError, match=r"internvl_chat.*-hf"):
-        check_supported(tmp_path)
-    with pytest.raises(ValueError, match="internvl_chat"):
-        load_policy(tmp_path, "internvl", trust_remote_code=True)

@@ -13,18 +13,9 @@ from typing import Any
 
 import torch
 
-from eureka_trainer.models.families import model_family
+from eureka_trainer.models.families import LAYOUTS, ModelFamily, layout_of, model_family
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-REMOTE_CODE_ONLY = {
-    "internvl_chat": (
-        "the original InternVL chat model (remote code: InternVLChatModel.forward takes "
-        "image_flags and a model-side img_context_token_id) is not driven by the trainer; use a "
-        "transformers-native checkpoint (an OpenGVLab `-hf` repo, model_type `internvl`)"
-    ),
-}
-"""`model_type`s the trainer loads but cannot train, with why (an error says so up front)."""
 
 
 def checkpoint_model_type(path: str | Path) -> str | None:
@@ -35,14 +26,24 @@ def checkpoint_model_type(path: str | Path) -> str | None:
     return str(json.loads(config.read_text(encoding="utf-8")).get("model_type", "")) or None
 
 
-def check_supported(path: str | Path) -> None:
-    """Raise `ValueError` for a checkpoint layout the trainer cannot train (see
-    `REMOTE_CODE_ONLY`), before minutes go into loading it."""
-    model_type = checkpoint_model_type(path)
-    if model_type in REMOTE_CODE_ONLY:
+def checkpoint_layout(path: str | Path, family: str) -> ModelFamily:
+    """How the checkpoint at `path` is driven: a remote-code layout of `family` (`LAYOUTS`,
+    by its `config.json` `model_type`) or the family's transformers-native one."""
+    return layout_of(family, checkpoint_model_type(path))
+
+
+def check_supported(path: str | Path, family: str, *, trust_remote_code: bool) -> ModelFamily:
+    """The checkpoint's layout; `ValueError` naming `model.trustRemoteCode` when its classes
+    come with the checkpoint and the job did not opt in (before minutes go into loading)."""
+    layout = checkpoint_layout(path, family)
+    if layout.remote_code and not trust_remote_code:
         raise ValueError(
-            f"model.name {path}: model_type {model_type!r}: {REMOTE_CODE_ONLY[model_type]}"
+            f"model.name {path}: model_type {layout.model_types[0]!r} is {family}'s remote-code "
+            f"layout (its model classes are Python files in the checkpoint); set "
+            "model.trustRemoteCode: true to run them (on a cluster the operator must allow "
+            "remote code), or use a transformers-native checkpoint"
         )
+    return layout
 
 
 def load_policy(
@@ -54,25 +55,42 @@ def load_policy(
 
     from eureka_trainer.learner.shared_inputs import share_repeated_inputs
 
-    check_supported(path)
-    auto = getattr(transformers, model_family(family).auto_class)
+    layout = check_supported(path, family, trust_remote_code=trust_remote_code)
+    auto = getattr(transformers, layout.auto_class)
     attn = "sdpa" if torch.cuda.is_available() else "eager"
+    kwargs: dict[str, Any] = {} if layout.remote_code else {"attn_implementation": attn}
     model = auto.from_pretrained(
-        str(path),
-        dtype=DTYPES[dtype],
-        attn_implementation=attn,
-        trust_remote_code=trust_remote_code,
+        str(path), dtype=DTYPES[dtype], trust_remote_code=trust_remote_code, **kwargs
     )
     model.eval()
+    if layout.layout in ADAPTERS:
+        ADAPTERS[layout.layout](model, load_tokenizer(path, trust_remote_code=trust_remote_code))
     share_repeated_inputs(model, family)
     return model
 
 
+def _adapt_internvl_chat(model: Any, tokenizer: Any) -> None:
+    from eureka_trainer.models.internvl_chat import adapt_chat_model
+
+    adapt_chat_model(model, tokenizer)
+
+
+ADAPTERS = {"internvl_chat": _adapt_internvl_chat}
+"""Remote-code layouts whose model is adapted to the trainer's calling convention on load."""
+
+
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False) -> Any:
-    """The tokenizer saved with the model."""
+    """The tokenizer saved with the model. A remote-code layout whose turns end with another
+    token than the tokenizer's EOS (InternVL2.5: `<|im_end|>`, InternLM2's EOS is `</s>`)
+    gets that token as EOS, so that sampling stops at the end of the answer."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    model_type = checkpoint_model_type(path)
+    stop = LAYOUTS.get(model_type).stop_token if model_type and model_type in LAYOUTS else None
+    if stop and stop in tokenizer.get_vocab():
+        tokenizer.eos_token = stop
+    return tokenizer
 
 
 def load_processor(path: str | Path, family: str, *, trust_remote_code: bool = False) -> Any:
@@ -84,6 +102,9 @@ def load_processor(path: str | Path, family: str, *, trust_remote_code: bool = F
     from transformers.utils.import_utils import is_torchvision_available
 
     spec = model_family(family)
+    layout = check_supported(path, family, trust_remote_code=trust_remote_code)
+    if layout.layout in PROCESSORS:
+        return PROCESSORS[layout.layout](path, trust_remote_code)
     if spec.processor_class is None:
         return load_tokenizer(path, trust_remote_code=trust_remote_code)
     if trust_remote_code or is_torchvision_available():
@@ -94,6 +115,16 @@ def load_processor(path: str | Path, family: str, *, trust_remote_code: bool = F
         )
     return load_image_only_processor(path, spec.processor_class)
 
+
+def _internvl_chat_processor(path: str | Path, trust_remote_code: bool) -> Any:
+    from eureka_trainer.models.internvl_chat import InternVLChatProcessor
+
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    return InternVLChatProcessor.from_pretrained(path, tokenizer)
+
+
+PROCESSORS = {"internvl_chat": _internvl_chat_processor}
+"""Remote-code layouts that ship no processor: the trainer's own (from `config.json`)."""
 
 PROCESSOR_SETTINGS = ("image_seq_length",)
 """Keys of `processor_config.json` that a processor's `__init__` takes (InternVL's tokens per
