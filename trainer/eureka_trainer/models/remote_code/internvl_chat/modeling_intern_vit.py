@@ -12,6 +12,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .configuration_intern_vit import InternVisionConfig
@@ -93,7 +94,7 @@ class InternMLP(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-class InternVisionEncoderLayer(nn.Module):
+class InternVisionEncoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: InternVisionConfig) -> None:
         super().__init__()
         width = config.hidden_size
@@ -120,6 +121,7 @@ class InternVisionEncoder(nn.Module):
 class InternVisionModel(PreTrainedModel):
     config_class = InternVisionConfig
     main_input_name = "pixel_values"
+    supports_gradient_checkpointing = True
     _no_split_modules = ["InternVisionEncoderLayer"]  # noqa: RUF012 (transformers reads it)
 
     def __init__(self, config: InternVisionConfig) -> None:

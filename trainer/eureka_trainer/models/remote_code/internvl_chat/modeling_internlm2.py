@@ -12,6 +12,7 @@ from torch import nn
 from transformers import DynamicCache, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from .configuration_internlm2 import InternLM2Config
@@ -90,7 +91,7 @@ class InternLM2MLP(nn.Module):
         return self.w2(self.act(self.w1(x)) * self.w3(x))
 
 
-class InternLM2DecoderLayer(nn.Module):
+class InternLM2DecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config: InternLM2Config, layer_idx: int) -> None:
         super().__init__()
         self.attention = InternLM2Attention(config, layer_idx)
@@ -112,6 +113,7 @@ class InternLM2DecoderLayer(nn.Module):
 class InternLM2PreTrainedModel(PreTrainedModel):
     config_class = InternLM2Config
     base_model_prefix = "model"
+    supports_gradient_checkpointing = True
     _no_split_modules = ["InternLM2DecoderLayer"]  # noqa: RUF012 (transformers reads it)
 
     def _init_weights(self, module: nn.Module) -> None:

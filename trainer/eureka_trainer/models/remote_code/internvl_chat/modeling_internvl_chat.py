@@ -30,6 +30,7 @@ class InternVLChatModel(PreTrainedModel):
     config_class = InternVLChatConfig
     main_input_name = "pixel_values"
     base_model_prefix = "language_model"
+    supports_gradient_checkpointing = True
     _no_split_modules = ["InternVisionEncoderLayer", "InternLM2DecoderLayer"]  # noqa: RUF012 (transformers reads it)
 
     def __init__(self, config: InternVLChatConfig) -> None:
