@@ -172,3 +172,30 @@ def test_vllm_gets_the_image_placeholder_text_back() -> None:
     request = GenerationRequest(prompt_ids=[1, 2, img, ctx, ctx, ctx, end, 3], images=[object()])
     got = prompt_input(request, ctx, (img, end), placeholder=mark)
     assert got["prompt_token_ids"] == [1, 2, 60, 61, 62, 3]
+
+
+def test_a_language_model_without_generate_is_named_with_the_way_out(folder: Path) -> None:
+    """OpenGVLab's InternLM2ForCausalLM does not inherit GenerationMixin, so under
+    transformers >= 4.50 it has no `generate` (tried with their code under 5.23): the `hf`
+    rollout says so and points to the vLLM backend instead of an AttributeError."""
+    from eureka_trainer.models.internvl_chat import NoGenerate
+
+    model = load_policy(folder, "internvl", trust_remote_code=True)
+    model.language_model.__class__ = type("InternLM2ForCausalLM", (torch.nn.Module,), {})
+    ids = torch.tensor([[5, 6]])
+    with pytest.raises(NoGenerate, match=r"rollout\.backend: vllm"):
+        model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=2)
+
+
+def test_weights_missing_from_the_checkpoint_are_an_error(folder: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in folder.iterdir():
+        (copy / file.name).write_bytes(file.read_bytes())
+    weights = load_file(str(copy / "model.safetensors"))
+    del weights["mlp1.1.weight"]
+    save_file(weights, str(copy / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"weights missing: \['mlp1\.1\.weight'\]"):
+        load_policy(copy, "internvl", trust_remote_code=True)

@@ -258,7 +258,9 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
             raise NoGenerate(
                 f"{type(model.language_model).__name__} (the checkpoint's remote code) has no "
                 "generate(): it does not inherit GenerationMixin, which transformers >= 4.50 "
-                "requires; use rollout.backend: vllm (vLLM's own InternVL) for this checkpoint"
+                "requires (and OpenGVLab's InternLM2 code indexes tuple caches, which "
+                "transformers 5 no longer passes); use rollout.backend: vllm (vLLM's own "
+                "InternVL implementation) for this checkpoint"
             )
         kwargs.pop("mm_token_type_ids", None)
         flags = kwargs.pop("image_flags", None)

@@ -57,15 +57,63 @@ def load_policy(
 
     layout = check_supported(path, family, trust_remote_code=trust_remote_code)
     auto = getattr(transformers, layout.auto_class)
-    attn = "sdpa" if torch.cuda.is_available() else "eager"
-    kwargs: dict[str, Any] = {} if layout.remote_code else {"attn_implementation": attn}
-    model = auto.from_pretrained(
-        str(path), dtype=DTYPES[dtype], trust_remote_code=trust_remote_code, **kwargs
-    )
+    if layout.remote_code:
+        model = load_remote_code(path, auto, dtype)
+    else:
+        attn = "sdpa" if torch.cuda.is_available() else "eager"
+        model = auto.from_pretrained(
+            str(path),
+            dtype=DTYPES[dtype],
+            attn_implementation=attn,
+            trust_remote_code=trust_remote_code,
+        )
     model.eval()
     if layout.layout in ADAPTERS:
         ADAPTERS[layout.layout](model, load_tokenizer(path, trust_remote_code=trust_remote_code))
     share_repeated_inputs(model, family)
+    return model
+
+
+def load_remote_code(path: str | Path, auto: Any, dtype: str) -> Any:
+    """A remote-code checkpoint, built by its own `__init__` and then filled from its
+    safetensors files (one file at a time).
+
+    Not `from_pretrained`: transformers 5 builds the model on the meta device and only
+    initialises what the checkpoint lacks through `_init_weights`, so a buffer that older
+    remote code computes in `__init__` and does not save (InternLM2's rotary `inv_freq` and
+    `cos_cached`, `persistent=False`) comes back as uninitialised memory and the forward
+    returns NaN (seen with OpenGVLab's InternVL2.5 code under transformers 5.23). Every
+    checkpoint tensor must match a model tensor and every saved model tensor must be loaded.
+    """
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+    from transformers.initialization import no_init_weights
+
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=True)
+    with no_init_weights():
+        model = auto.from_config(config, trust_remote_code=True, dtype=DTYPES[dtype])
+    model.tie_weights()  # as from_pretrained does: a tied head is saved once
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise ValueError(f"model.name {path}: no *.safetensors weights in the folder")
+    expected = set(model.state_dict())
+    loaded: set[str] = set()
+    for file in files:
+        result = model.load_state_dict(load_file(str(file)), strict=False)
+        if result.unexpected_keys:
+            raise ValueError(
+                f"{file}: tensors the model does not have: {sorted(result.unexpected_keys)[:5]}"
+            )
+        loaded |= expected - set(result.missing_keys)
+    # A tied tensor (an LM head sharing the embeddings) is saved once, under one name.
+    storage = {name: t.data_ptr() for name, t in model.state_dict().items()}
+    filled = {storage[name] for name in loaded}
+    missing = sorted(name for name in expected - loaded if storage[name] not in filled)
+    if missing:
+        raise ValueError(f"model.name {path}: weights missing: {missing[:5]}")
+    bad = [name for name, buffer in model.named_buffers() if not torch.isfinite(buffer).all()]
+    if bad:
+        raise ValueError(f"model.name {path}: buffers not finite after loading: {bad[:5]}")
     return model
 
 
