@@ -40,6 +40,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli.add_arguments(parser)
     args = ["--family", "internvl", "--layout", "remote-code", "--output", str(out)]
     assert cli.run(parser.parse_args(args)) == 0
+    other = ["--family", "qwen2_vl", "--layout", "remote-code", "--output", str(out) + "-q"]
+    assert cli.run(parser.parse_args(other)) == 2  # no remote-code layout of that family
     return out
 
 
