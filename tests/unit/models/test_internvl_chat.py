@@ -201,3 +201,34 @@ def test_weights_missing_from_the_checkpoint_are_an_error(folder: Path, tmp_path
     save_file(weights, str(copy / "model.safetensors"))
     with pytest.raises(ValueError, match=r"weights missing: \['mlp1\.1\.weight'\]"):
         load_policy(copy, "internvl", trust_remote_code=True)
+
+
+def test_image_marks_and_a_tokenizer_without_a_chat_template(folder: Path) -> None:
+    """`<image>` then a newline unless the text already starts with one; a tokenizer with no
+    chat template gets the `internvl2_5` conversation named by config.json's `template`
+    (ChatML turns ended by `<|im_end|>`), the same text as the folder's own template."""
+    from eureka_trainer.models.internvl_chat import string_contents
+
+    got = string_contents(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "\nQ"}]}]
+    )
+    assert got == [{"role": "user", "content": "<image>\nQ"}]
+    processor = load_processor(folder, "internvl", trust_remote_code=True)
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "S"}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q"}]},
+    ]
+    with_template = processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
+    )
+    processor.tokenizer.chat_template = None
+    assert processor.template == "internvl2_5"
+    assert (
+        processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        == with_template
+        == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<image>\nQ<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    processor.template = "Hermes-2"
+    with pytest.raises(ValueError, match="no chat template"):
+        processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

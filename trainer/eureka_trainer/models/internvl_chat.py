@@ -16,7 +16,8 @@ gives `num_image_token` = (image_size / patch)^2 * downsample_ratio^2 context to
 
 Prompts: the tokenizer's chat template on string contents, an image written `<image>` (then
 a newline unless the text after it starts with one, as `chat()` writes `<image>\\n` before
-the question); each `<image>` becomes `<img>` + `<IMG_CONTEXT>` x (tiles x num_image_token)
+the question); a tokenizer without a chat template gets the conversation format its
+`config.json` `template` names (`CONVERSATIONS`: `internvl2_5`, ChatML); each `<image>` becomes `<img>` + `<IMG_CONTEXT>` x (tiles x num_image_token)
 + `</img>`. `image_flags` (one per tile, [tiles, 1]) is 1 for every tile: Eureka's text-only
 prompts get the white placeholder image as a real image (MM-EUREKA's rule), never a
 flagged-off dummy.
@@ -116,6 +117,19 @@ def string_contents(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def chatml(messages: Sequence[dict[str, Any]], add_generation_prompt: bool) -> str:
+    """The `internvl2_5` conversation (conversation.py: roles `<|im_start|>user\\n` /
+    `<|im_start|>assistant\\n`, every turn ended by `<|im_end|>\\n`). Without a system
+    message no system turn is written (the original adds its own default one; MM-EUREKA's
+    data always carries its system prompt)."""
+    turns = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+    return "".join(turns) + ("<|im_start|>assistant\n" if add_generation_prompt else "")
+
+
+CONVERSATIONS = {"internvl2_5": chatml}
+"""`config.json` `template` -> the prompt format, for tokenizers without a chat template."""
+
+
 class InternVLChatProcessor:
     """The processor the original InternVL2.5 chat checkpoints lack: tiling, the `<image>`
     expansion, `pixel_values` and `image_flags`. Called like a transformers processor."""
@@ -130,8 +144,10 @@ class InternVLChatProcessor:
         min_dynamic_patch: int,
         max_dynamic_patch: int,
         use_thumbnail: bool,
+        template: str | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.template = template
         self.image_size = image_size
         self.num_image_token = num_image_token
         self.min_num, self.max_num = (
@@ -154,6 +170,7 @@ class InternVLChatProcessor:
             min_dynamic_patch=int(config.get("min_dynamic_patch", 1)),
             max_dynamic_patch=int(config.get("max_dynamic_patch", 6)),
             use_thumbnail=bool(config.get("use_thumbnail", False)),
+            template=config.get("template"),
         )
 
     @classmethod
@@ -164,10 +181,17 @@ class InternVLChatProcessor:
     def apply_chat_template(
         self, messages: Sequence[dict[str, Any]], *, add_generation_prompt: bool, tokenize: bool
     ) -> Any:
+        contents = string_contents(messages)
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            if self.template not in CONVERSATIONS:
+                raise ValueError(
+                    f"the tokenizer has no chat template and config.json's template "
+                    f"{self.template!r} is not one of {sorted(CONVERSATIONS)}"
+                )
+            text = CONVERSATIONS[self.template](contents, add_generation_prompt)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"] if tokenize else text
         return self.tokenizer.apply_chat_template(
-            string_contents(messages),
-            add_generation_prompt=add_generation_prompt,
-            tokenize=tokenize,
+            contents, add_generation_prompt=add_generation_prompt, tokenize=tokenize
         )
 
     def tiles(self, image: Any) -> list[Any]:
