@@ -232,3 +232,27 @@ def test_image_marks_and_a_tokenizer_without_a_chat_template(folder: Path) -> No
     processor.template = "Hermes-2"
     with pytest.raises(ValueError, match="no chat template"):
         processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def test_a_bfloat16_model_gets_its_pixels_in_bfloat16(folder: Path, tmp_path: Path) -> None:
+    """The original's patch embedding does not cast its input (its `chat()` passes bfloat16
+    pixels): the trainer's float32 tiles reach a bfloat16 model in its dtype, forward and
+    generate."""
+    processor = load_processor(folder, "internvl", trust_remote_code=True)
+    model = load_policy(folder, "internvl", "bfloat16", trust_remote_code=True)
+    encoded = encode_prompt(
+        _record(tmp_path, (56, 56)), processor, family="internvl", max_prompt_length=256
+    )
+    assert encoded.mm_inputs["pixel_values"].dtype == torch.float32
+    batch = pack([encoded.input_ids], [[5, 6]], [encoded.mm_inputs], 0, model.config)
+    logp, _, _ = response_logprobs(model, batch, suppressed=[], temperature=1.0)
+    assert bool(torch.isfinite(logp).all())
+    ids = torch.tensor([encoded.input_ids])
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=2,
+        do_sample=False,
+        **encoded.mm_inputs,
+    )
+    assert out.shape == (1, ids.shape[1] + 2) and torch.equal(out[:, : ids.shape[1]], ids)

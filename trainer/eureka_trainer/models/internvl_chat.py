@@ -238,6 +238,8 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
     - `img_context_token_id` (the original reads it from the model) and
       `config.image_token_id` (what the learner and the rollout never sample) are set from
       the tokenizer's `<IMG_CONTEXT>`.
+    - `pixel_values` are cast to the vision tower's dtype (the original's callers do that; its
+      patch embedding does not, so float32 pixels into a bfloat16 model would fail).
     - forward: `pixel_values` and `image_flags` are required by the original; the context
       token count must equal the flagged tiles' features (the original zeroes the loss on a
       mismatch instead of failing); `mm_token_type_ids` is dropped and `logits_to_keep`
@@ -252,6 +254,11 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
     model.config.image_token_id = context
     per_tile = int(model.num_image_token)
     forward, generate = model.forward, model.generate
+
+    def pixels_in_model_dtype(kwargs: dict[str, Any]) -> None:
+        pixels = kwargs.get("pixel_values")
+        if pixels is not None:
+            kwargs["pixel_values"] = pixels.to(next(model.vision_model.parameters()).dtype)
 
     def check(input_ids: Any, flags: Any) -> None:
         tokens, features = int((input_ids == context).sum()), int(flags.sum()) * per_tile
@@ -270,6 +277,7 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
                 "prompt: text-only prompts get InternVL's blank image"
             )
         check(kwargs["input_ids"], kwargs["image_flags"])
+        pixels_in_model_dtype(kwargs)
         out = forward(**kwargs)
         if isinstance(keep, torch.Tensor):
             out.logits = out.logits[:, keep]
@@ -292,6 +300,7 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
             if not bool((flags == 1).all()):
                 raise ValueError("generate uses every tile: image_flags must all be 1")
             check(kwargs["input_ids"], flags)
+        pixels_in_model_dtype(kwargs)
         out = generate(**kwargs)
         prompt = kwargs["input_ids"]
         if isinstance(out, torch.Tensor):

@@ -53,7 +53,8 @@ class InternVisionEmbeddings(nn.Module):
                 f"tiles must be {self.image_size} pixels square, got {pixel_values.shape}"
             )
         dtype = self.patch_embedding.weight.dtype
-        patches = self.patch_embedding(pixel_values.to(dtype)).flatten(2).transpose(1, 2)
+        # No cast of the pixels, as in the original: its callers pass the model's dtype.
+        patches = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
         cls = self.class_embedding.expand(patches.shape[0], -1, -1).to(dtype)
         return torch.cat([cls, patches], dim=1) + self.position_embedding.to(dtype)
 
