@@ -256,3 +256,40 @@ def test_a_bfloat16_model_gets_its_pixels_in_bfloat16(folder: Path, tmp_path: Pa
         **encoded.mm_inputs,
     )
     assert out.shape == (1, ids.shape[1] + 2) and torch.equal(out[:, : ids.shape[1]], ids)
+
+
+def test_the_qwen2_language_model_of_the_larger_checkpoints(tmp_path: Path) -> None:
+    """InternVL2.5-38B (MM-EUREKA's Zero model starts from its pretrained version) has a
+    Qwen2.5 LLM inside the same remote-code chat model: transformers' own Qwen2ForCausalLM,
+    which can `generate`. The hf rollout's log-probs equal the learner's on it."""
+    from eureka_trainer.backends import GenerationRequest, SamplingConfig
+    from eureka_trainer.learner.modeling import to_lists
+    from eureka_trainer.models.tiny import TinyOptions, build_internvl_chat
+    from eureka_trainer.rollout.hf import HFRolloutEngine
+
+    folder = build_internvl_chat(TinyOptions(seed=2), llm="qwen2").save(tmp_path / "qwen")
+    model = load_policy(folder, "internvl", trust_remote_code=True)
+    assert type(model.language_model).__name__ == "Qwen2ForCausalLM"
+    processor = load_processor(folder, "internvl", trust_remote_code=True)
+    short = encode_prompt(
+        _record(tmp_path, (56, 56)), processor, family="internvl", max_prompt_length=256
+    )
+    wide = encode_prompt(
+        _record(tmp_path, (112, 56)), processor, family="internvl", max_prompt_length=256
+    )
+    requests = [GenerationRequest(e.input_ids, e.mm_inputs) for e in (short, wide)]
+    engine = HFRolloutEngine(str(folder), "internvl", processor.tokenizer, module=model)
+    groups = engine.generate(requests, SamplingConfig(n=2, max_new_tokens=4, seed=3))
+    rows = [(r, c) for r, group in zip(requests, groups, strict=True) for c in group]
+    batch = pack(
+        [r.prompt_ids for r, _ in rows],
+        [c.token_ids for _, c in rows],
+        [r.mm_inputs for r, _ in rows],
+        processor.tokenizer.pad_token_id,
+        model.config,
+    )
+    logp, _, mask = response_logprobs(model, batch, suppressed=engine.suppressed, temperature=1.0)
+    for ours, (_, completion) in zip(to_lists(logp, mask), rows, strict=True):
+        torch.testing.assert_close(
+            torch.tensor(ours), torch.tensor(completion.logprobs), atol=1e-4, rtol=0
+        )

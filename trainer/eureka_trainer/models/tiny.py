@@ -322,7 +322,14 @@ INTERNVL_CHAT_TOKENS = {
 """The special tokens InternVL2.5's tokenizer adds to InternLM2's."""
 
 
-def internvl_chat_config(tokenizer: Any, options: TinyOptions) -> dict[str, Any]:
+INTERNVL_CHAT_LLMS = {"internlm2": "InternLM2ForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+"""Language models of the remote-code InternVL2.5: InternLM2 (8B, MM-Eureka-8B's start) and
+Qwen2 (the Qwen2.5 LLM of other sizes, e.g. 38B, MM-EUREKA's Zero model)."""
+
+
+def internvl_chat_config(
+    tokenizer: Any, options: TinyOptions, llm: str = "internlm2"
+) -> dict[str, Any]:
     """`config.json` of the tiny remote-code InternVL2.5: the original's keys and `auto_map`."""
     ids = tokenizer.convert_tokens_to_ids
     return {
@@ -355,8 +362,8 @@ def internvl_chat_config(tokenizer: Any, options: TinyOptions) -> dict[str, Any]
             "norm_type": "layer_norm",
         },
         "llm_config": {
-            "architectures": ["InternLM2ForCausalLM"],
-            "model_type": "internlm2",
+            "architectures": [INTERNVL_CHAT_LLMS[llm]],
+            "model_type": llm,
             "vocab_size": len(tokenizer),
             "max_position_embeddings": options.max_positions,
             **TEXT_LAYERS,
@@ -368,7 +375,7 @@ def internvl_chat_config(tokenizer: Any, options: TinyOptions) -> dict[str, Any]
     }
 
 
-def build_internvl_chat(options: TinyOptions) -> TinyModel:
+def build_internvl_chat(options: TinyOptions, llm: str = "internlm2") -> TinyModel:
     """The remote-code InternVL2.5 layout (`InternVLChatModel`: `vision_model.`, `mlp1.`,
     an InternLM2 `language_model.`), loaded through `auto_map` with `trust_remote_code` as a
     hub checkpoint is. Like the original repository it ships no processor: the tokenizer
@@ -387,7 +394,7 @@ def build_internvl_chat(options: TinyOptions) -> TinyModel:
     with tempfile.TemporaryDirectory(prefix="eureka-internvl-chat-") as stage:
         for file in code:
             shutil.copyfile(file, Path(stage) / file.name)
-        config_json = internvl_chat_config(tokenizer, options)
+        config_json = internvl_chat_config(tokenizer, options, llm)
         (Path(stage) / "config.json").write_text(json.dumps(config_json), encoding="utf-8")
         config = AutoConfig.from_pretrained(stage, trust_remote_code=True)
         torch.manual_seed(options.seed)

@@ -26,7 +26,9 @@ What matches the original (read from github.com/OpenGVLab/InternVL,
   InternLM2's fused `wqkv` rows grouped per key/value head as [queries of the group, key,
   value];
 - pixel shuffle (`ps_version` v2) of the ViT's patch features (class token dropped), then
-  `mlp1` (LayerNorm, Linear, GELU, Linear).
+  `mlp1` (LayerNorm, Linear, GELU, Linear);
+- the language model chosen by `llm_config.architectures[0]`: `InternLM2ForCausalLM`
+  (InternVL2.5-8B) or transformers' `Qwen2ForCausalLM` (the Qwen2.5-based sizes, e.g. 38B).
 
 Where it differs, on purpose: the InternLM2 model inherits `GenerationMixin` and uses
 transformers' `DynamicCache` (the original's relies on `PreTrainedModel` being a

@@ -1,15 +1,19 @@
 # mypy: ignore-errors
-"""`InternVLChatConfig` (model_type `internvl_chat`): InternViT + MLP projector + InternLM2."""
+"""`InternVLChatConfig` (model_type `internvl_chat`): InternViT + MLP projector + an LLM."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from transformers import PretrainedConfig
+from transformers import PretrainedConfig, Qwen2Config
 
 from .configuration_intern_vit import InternVisionConfig
 from .configuration_internlm2 import InternLM2Config
+
+LLM_CONFIGS = {"InternLM2ForCausalLM": InternLM2Config, "Qwen2ForCausalLM": Qwen2Config}
+"""Language models by `llm_config.architectures[0]`: InternVL2.5-8B's InternLM2, and the
+Qwen2.5 of other sizes (38B, MM-EUREKA's Zero model)."""
 
 
 class InternVLChatConfig(PretrainedConfig):
@@ -33,12 +37,12 @@ class InternVLChatConfig(PretrainedConfig):
         super().__init__(**kwargs)
         llm = dict(llm_config or {"architectures": ["InternLM2ForCausalLM"]})
         architecture = (llm.get("architectures") or [""])[0]
-        if architecture != "InternLM2ForCausalLM":
+        if architecture not in LLM_CONFIGS:
             raise ValueError(
-                f"llm_config.architectures: only InternLM2ForCausalLM, got {architecture!r}"
+                f"llm_config.architectures: one of {sorted(LLM_CONFIGS)}, got {architecture!r}"
             )
         self.vision_config = InternVisionConfig(**(vision_config or {}))
-        self.llm_config = InternLM2Config(**llm)
+        self.llm_config = LLM_CONFIGS[architecture](**llm)
         self.select_layer = select_layer
         self.force_image_size = force_image_size
         self.downsample_ratio = downsample_ratio

@@ -9,13 +9,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, Qwen2ForCausalLM
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .configuration_internvl_chat import InternVLChatConfig
 from .modeling_intern_vit import InternVisionModel
 from .modeling_internlm2 import InternLM2ForCausalLM
+
+LLMS = {"InternLM2ForCausalLM": InternLM2ForCausalLM, "Qwen2ForCausalLM": Qwen2ForCausalLM}
 
 
 def pixel_shuffle(x: torch.Tensor, scale: float, version: str) -> torch.Tensor:
@@ -31,7 +33,7 @@ class InternVLChatModel(PreTrainedModel):
     main_input_name = "pixel_values"
     base_model_prefix = "language_model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["InternVisionEncoderLayer", "InternLM2DecoderLayer"]  # noqa: RUF012 (transformers reads it)
+    _no_split_modules = ["InternVisionEncoderLayer", "InternLM2DecoderLayer", "Qwen2DecoderLayer"]  # noqa: RUF012 (transformers reads it)
 
     def __init__(self, config: InternVLChatConfig) -> None:
         super().__init__(config)
@@ -44,7 +46,7 @@ class InternVLChatModel(PreTrainedModel):
             (image_size // vision.patch_size) ** 2 * self.downsample_ratio**2
         )
         self.vision_model = InternVisionModel(vision)
-        self.language_model = InternLM2ForCausalLM(config.llm_config)
+        self.language_model = LLMS[config.llm_config.architectures[0]](config.llm_config)
         merged = vision.hidden_size * int(1 / self.downsample_ratio) ** 2
         width = config.llm_config.hidden_size
         self.mlp1 = nn.Sequential(
