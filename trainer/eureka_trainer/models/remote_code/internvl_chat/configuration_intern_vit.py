@@ -27,9 +27,19 @@ class InternVisionConfig(PretrainedConfig):
         layer_norm_eps: float = 1e-6,
         initializer_range: float = 0.02,
         initializer_factor: float = 0.1,
+        use_flash_attn: bool = False,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path_rate: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Kept as the original's config has them (readers may look them up); training here
+        # uses no dropout, no stochastic depth and no flash-attention.
+        self.use_flash_attn = use_flash_attn
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.drop_path_rate = drop_path_rate
         self.num_channels = num_channels
         self.patch_size = patch_size
         self.image_size = image_size
