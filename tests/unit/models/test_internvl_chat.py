@@ -19,7 +19,7 @@ from PIL import Image
 
 from eureka_trainer.data.encode import encode_prompt
 from eureka_trainer.data.records import PromptRecord
-from eureka_trainer.learner.modeling import pack, response_logprobs
+from eureka_trainer.learner.modeling import ImageTokenMismatch, pack, response_logprobs
 from eureka_trainer.learner.torch_learner import freeze
 from eureka_trainer.models import cli
 from eureka_trainer.models.families import family_of_model_type
@@ -161,7 +161,7 @@ def test_forward_takes_the_learners_inputs_and_refuses_a_token_mismatch(
     assert logp.shape == (1, 3) and bool(mask.all()) and bool((logp < 0).all())
     cut = [t for t in encoded.input_ids if t != processor.image_token_id][:-1]
     bad = pack([cut + [processor.image_token_id] * 3], [[5]], [encoded.mm_inputs], 0, model.config)
-    with pytest.raises(ValueError, match="image tokens and features do not match"):
+    with pytest.raises(ImageTokenMismatch, match="image tokens and features do not match"):
         response_logprobs(model, bad, suppressed=[], temperature=1.0)
 
 

@@ -249,6 +249,8 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
     """
     import torch
 
+    from eureka_trainer.learner.modeling import ImageTokenMismatch
+
     context = int(tokenizer.convert_tokens_to_ids(IMG_CONTEXT))
     model.img_context_token_id = context
     model.config.image_token_id = context
@@ -263,7 +265,7 @@ def adapt_chat_model(model: Any, tokenizer: Any) -> None:
     def check(input_ids: Any, flags: Any) -> None:
         tokens, features = int((input_ids == context).sum()), int(flags.sum()) * per_tile
         if tokens != features:
-            raise ValueError(
+            raise ImageTokenMismatch(
                 f"image tokens and features do not match: {tokens} {IMG_CONTEXT} tokens but "
                 f"{features} image features; was a vision token sampled, or a prompt cut?"
             )
