@@ -293,3 +293,50 @@ def test_the_qwen2_language_model_of_the_larger_checkpoints(tmp_path: Path) -> N
         torch.testing.assert_close(
             torch.tensor(ours), torch.tensor(completion.logprobs), atol=1e-4, rtol=0
         )
+
+
+HUB_SCRIPT = """
+from eureka_trainer.models.loading import checkpoint_model_type, load_policy, load_processor
+
+name = "OpenGVLab/InternVL2_5-8B"
+assert checkpoint_model_type(name) == "internvl_chat"
+try:
+    load_policy(name, "internvl")
+    raise SystemExit("loaded without trustRemoteCode")
+except ValueError as error:
+    assert "model.trustRemoteCode" in str(error), error
+model = load_policy(name, "internvl", trust_remote_code=True)
+assert type(model).__name__ == "InternVLChatModel"
+assert load_processor(name, "internvl", trust_remote_code=True).num_image_token == 4
+print("resolved", name)
+"""
+
+
+def test_a_hub_id_is_recognised_from_the_hub_cache(folder: Path, tmp_path: Path) -> None:
+    """On a cluster `model.name` is a hub id (`OpenGVLab/InternVL2_5-8B`), not a folder: the
+    layout is read from the hub's config.json and the weights from its snapshot. Here the hub
+    cache is filled by hand in huggingface_hub's layout (refs/main -> snapshots/<commit>) and
+    the hub is offline, in a fresh interpreter (the hub settings are read at import)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hub" / "models--OpenGVLab--InternVL2_5-8B"
+    commit = "0" * 40
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in folder.iterdir():
+        (snapshot / file.name).write_bytes(file.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {
+        **os.environ,
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", HUB_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resolved OpenGVLab/InternVL2_5-8B" in done.stdout

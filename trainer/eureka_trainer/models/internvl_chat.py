@@ -27,9 +27,7 @@ PIL, numpy and torch only (no torchvision).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -172,11 +170,6 @@ class InternVLChatProcessor:
             use_thumbnail=bool(config.get("use_thumbnail", False)),
             template=config.get("template"),
         )
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, tokenizer: Any) -> InternVLChatProcessor:
-        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
-        return cls.from_config(config, tokenizer)
 
     def apply_chat_template(
         self, messages: Sequence[dict[str, Any]], *, add_generation_prompt: bool, tokenize: bool

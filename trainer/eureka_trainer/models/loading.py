@@ -18,12 +18,44 @@ from eureka_trainer.models.families import LAYOUTS, ModelFamily, layout_of, mode
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def checkpoint_model_type(path: str | Path) -> str | None:
-    """`model_type` of a local folder's `config.json` (None for a hub name or no config)."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
+def model_file(path: str | Path, name: str) -> Path | None:
+    """File `name` of the checkpoint `path`: in the local folder, or for a hub id (what
+    `model.name` usually is on a cluster) the hub's copy, fetched into the local cache as
+    `from_pretrained` would fetch it; None when there is none (or the hub cannot be reached:
+    loading then fails with transformers' own error)."""
+    if Path(path).is_dir():
+        local = Path(path) / name
+        return local if local.is_file() else None
+    from transformers.utils.hub import cached_file
+
+    try:
+        found = cached_file(str(path), name, _raise_exceptions_for_missing_entries=False)
+    except (OSError, ValueError):
         return None
-    return str(json.loads(config.read_text(encoding="utf-8")).get("model_type", "")) or None
+    return Path(found) if found else None
+
+
+def checkpoint_config(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's `config.json` (empty when there is none)."""
+    config = model_file(path, "config.json")
+    if config is None:
+        return {}
+    loaded = json.loads(config.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def checkpoint_model_type(path: str | Path) -> str | None:
+    """`model_type` of the checkpoint's `config.json` (None without one)."""
+    return str(checkpoint_config(path).get("model_type", "")) or None
+
+
+def local_checkpoint(path: str | Path) -> Path:
+    """The checkpoint as a local folder: itself, or a hub id's snapshot in the local cache."""
+    if Path(path).is_dir():
+        return Path(path)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(path)))
 
 
 def checkpoint_layout(path: str | Path, family: str) -> ModelFamily:
@@ -89,6 +121,7 @@ def load_remote_code(path: str | Path, auto: Any, dtype: str) -> Any:
     from transformers import AutoConfig
     from transformers.initialization import no_init_weights
 
+    path = local_checkpoint(path)
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=True)
     with no_init_weights():
         model = auto.from_config(config, trust_remote_code=True, dtype=DTYPES[dtype])
@@ -168,7 +201,7 @@ def _internvl_chat_processor(path: str | Path, trust_remote_code: bool) -> Any:
     from eureka_trainer.models.internvl_chat import InternVLChatProcessor
 
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-    return InternVLChatProcessor.from_pretrained(path, tokenizer)
+    return InternVLChatProcessor.from_config(checkpoint_config(path), tokenizer)
 
 
 PROCESSORS = {"internvl_chat": _internvl_chat_processor}
