@@ -391,11 +391,14 @@ def build_internvl_chat(options: TinyOptions, llm: str = "internlm2") -> TinyMod
     )
     tokenizer.add_special_tokens({"bos_token": "<s>", "eos_token": "</s>", "pad_token": "</s>"})
     code = tuple(sorted((REMOTE_CODE / "internvl_chat").glob("[cm]*.py")))
-    with tempfile.TemporaryDirectory(prefix="eureka-internvl-chat-") as stage:
+    # A fixed folder name: transformers caches remote modules by it (one copy, not one a build).
+    with tempfile.TemporaryDirectory() as parent:
+        stage = Path(parent) / "eureka-internvl-chat"
+        stage.mkdir()
         for file in code:
-            shutil.copyfile(file, Path(stage) / file.name)
+            shutil.copyfile(file, stage / file.name)
         config_json = internvl_chat_config(tokenizer, options, llm)
-        (Path(stage) / "config.json").write_text(json.dumps(config_json), encoding="utf-8")
+        (stage / "config.json").write_text(json.dumps(config_json), encoding="utf-8")
         config = AutoConfig.from_pretrained(stage, trust_remote_code=True)
         torch.manual_seed(options.seed)
         model = AutoModel.from_config(config, trust_remote_code=True)  # type: ignore[no-untyped-call]
