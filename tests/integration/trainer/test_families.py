@@ -4,7 +4,9 @@ Per family: MM-EUREKA-format prompts encoded with the family's processor and ima
 (InternVL's blank image for a text-only prompt), the `hf` rollout, the `torch` learner's
 log-probs equal to the rollout's, the vision tower frozen by the family's real checkpoint
 prefixes, weight sync into a separately loaded engine, checkpoint and resume; then a 2-step
-`eureka run` through local Ray on the folder `eureka tiny-model` writes.
+`eureka run` through local Ray on the folder `eureka tiny-model` writes. InternVL runs in
+both layouts: transformers-native and the original remote-code chat model (`--layout
+remote-code`, `model.trustRemoteCode: true`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from eureka_trainer.config import validate_rljob
 from eureka_trainer.data import PromptStream, encode_prompt
 from eureka_trainer.learner.torch_learner import LearnerConfig, TorchLearner
 from eureka_trainer.local import train
-from eureka_trainer.models.families import MODEL_FAMILIES, model_family
-from eureka_trainer.models.loading import load_processor
+from eureka_trainer.models.families import MODEL_FAMILIES
+from eureka_trainer.models.loading import checkpoint_layout, load_processor
 from eureka_trainer.models.tiny import build_tiny_model
 from eureka_trainer.rollout.hf import HFRolloutEngine
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-FAMILIES = MODEL_FAMILIES.names()
+CASES = [(family, "native") for family in MODEL_FAMILIES.names()] + [("internvl", "remote-code")]
 
 
 def write_data(folder: Path, *, images: bool) -> Path:
@@ -55,20 +57,34 @@ def write_data(folder: Path, *, images: bool) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
-def family(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(scope="module", params=CASES, ids=[f"{f}-{layout}" for f, layout in CASES])
+def case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
-def model_dir(family: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp(f"tiny-{family}")
-    build_tiny_model(family, folder, seed=1)
+def family(case: tuple[str, str]) -> str:
+    return case[0]
+
+
+@pytest.fixture(scope="module")
+def trust(case: tuple[str, str]) -> bool:
+    """Remote code runs only when the job opts in (`model.trustRemoteCode`)."""
+    return case[1] == "remote-code"
+
+
+@pytest.fixture(scope="module")
+def model_dir(case: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    family, layout = case
+    folder = tmp_path_factory.mktemp(f"tiny-{family}-{layout}")
+    build_tiny_model(family, folder, seed=1, layout=layout)
     return folder
 
 
-def _requests(family: str, model_dir: Path, data: Path) -> list[GenerationRequest]:
-    processor = load_processor(model_dir, family)
+def _requests(
+    family: str, model_dir: Path, data: Path, trust: bool = False
+) -> list[GenerationRequest]:
+    processor = load_processor(model_dir, family, trust_remote_code=trust)
     stream = PromptStream([str(data)], family=family, shuffle=False)
     requests = []
     for record in stream.next_batch(4):
@@ -102,17 +118,18 @@ def _assert_logprobs_match(learner: TorchLearner, samples: list[TrainSample]) ->
 
 
 def test_family_rollout_learner_sync_and_resume(
-    family: str, model_dir: Path, tmp_path: Path
+    family: str, trust: bool, model_dir: Path, tmp_path: Path
 ) -> None:
-    spec = model_family(family)
-    requests = _requests(family, model_dir, write_data(tmp_path, images=family != "text"))
+    spec = checkpoint_layout(model_dir, family)  # the layout's real parameter names
+    data = write_data(tmp_path, images=family != "text")
+    requests = _requests(family, model_dir, data, trust)
     if family == "internvl":  # the text-only prompt got InternVL's 224x224 blank image
         assert all("pixel_values" in r.mm_inputs for r in requests)
     elif family != "text":
         assert "pixel_values" not in requests[3].mm_inputs
-    tokenizer = load_processor(model_dir, family)
+    tokenizer = load_processor(model_dir, family, trust_remote_code=trust)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
-    engine = HFRolloutEngine(str(model_dir), family, tokenizer)
+    engine = HFRolloutEngine(str(model_dir), family, tokenizer, trust_remote_code=trust)
     config = LearnerConfig(
         model_path=str(model_dir),
         family=family,
@@ -122,6 +139,7 @@ def test_family_rollout_learner_sync_and_resume(
         train_batch_size=8,
         micro_batch_size=4,
         frozen_prefixes=spec.vision_prefixes,
+        trust_remote_code=trust,
     )
     learner = TorchLearner(config)
     sampling = SamplingConfig(n=2, max_new_tokens=6, temperature=1.0, seed=5)
@@ -153,10 +171,10 @@ def test_family_rollout_learner_sync_and_resume(
 
 
 def test_family_trains_two_steps_with_eureka_run(
-    family: str, model_dir: Path, tmp_path: Path, local_ray: None
+    family: str, trust: bool, model_dir: Path, tmp_path: Path, local_ray: None
 ) -> None:
     data = write_data(tmp_path, images=family != "text")
-    spec = model_family(family)
+    spec = checkpoint_layout(model_dir, family)
     job = validate_rljob(
         {
             "apiVersion": "eureka.dev/v1alpha1",
@@ -168,6 +186,7 @@ def test_family_trains_two_steps_with_eureka_run(
                     "family": family,
                     "dtype": "float32",
                     "frozenPrefixes": list(spec.vision_prefixes),
+                    "trustRemoteCode": trust,
                 },
                 "data": {"trainFiles": [str(data)], "maxPromptLength": 256},
                 "rewards": {"workers": 1},

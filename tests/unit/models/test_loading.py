@@ -13,7 +13,6 @@ from PIL import Image
 
 from eureka_trainer.models import cli
 from eureka_trainer.models.loading import (
-    check_supported,
     load_policy,
     load_processor,
     load_tokenizer,
@@ -114,9 +113,36 @@ def test_remote_code_folder_loads_only_when_trusted(tmp_path: Path) -> None:
     assert type(model).__name__ == "RemoteForCausalLM"
 
 
-def test_remote_code_internvl_chat_is_refused_up_front(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "internvl_chat"}))
-    with pytest.raises(ValueError, match=r"internvl_chat.*-hf"):
-        check_supported(tmp_path)
-    with pytest.raises(ValueError, match="internvl_chat"):
-        load_policy(tmp_path, "internvl", trust_remote_code=True)
+def test_remote_code_buffers_computed_in_init_survive_loading(tmp_path: Path) -> None:
+    """transformers 5's `from_pretrained` builds on the meta device, so a non-persistent
+    buffer computed in a remote `__init__` (InternLM2's rotary `inv_freq`) is never
+    initialised: NaN log-probs with OpenGVLab's InternVL2.5 code under 5.23.
+    `load_remote_code` runs the model's own `__init__` and then loads the weights."""
+    import transformers
+
+    from eureka_trainer.models.loading import load_remote_code
+
+    build_tiny_model("text", tmp_path)
+    (tmp_path / "remote_buffer.py").write_text(
+        "import torch\n"
+        "from transformers import Qwen2Config, Qwen2ForCausalLM\n\n\n"
+        "class BufferConfig(Qwen2Config):\n    model_type = 'eureka_buffer_test'\n\n\n"
+        "class BufferModel(Qwen2ForCausalLM):\n    config_class = BufferConfig\n\n"
+        "    def __init__(self, config):\n        super().__init__(config)\n"
+        "        self.register_buffer('steps', torch.arange(4.0) + 1, persistent=False)\n"
+    )
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(
+        model_type="eureka_buffer_test",
+        architectures=["BufferModel"],
+        auto_map={
+            "AutoConfig": "remote_buffer.BufferConfig",
+            "AutoModelForCausalLM": "remote_buffer.BufferModel",
+        },
+    )
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model = load_remote_code(tmp_path, transformers.AutoModelForCausalLM, "float32")
+    assert model.steps.tolist() == [1.0, 2.0, 3.0, 4.0]
+    reference = load_policy(tmp_path, "text", trust_remote_code=True)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name

@@ -57,15 +57,17 @@ class ModelSpec(ApiModel):
     """Attention kernel: `auto` picks flash-attn 2 on CUDA when installed, else PyTorch SDPA."""
     frozen_prefixes: list[str] = Field(default_factory=list)
     """Parameter-name prefixes kept frozen during training: the vision tower is `visual.` in
-    the Qwen-VL families and `vision_tower.` (projector: `multi_modal_projector.`) in InternVL."""
+    the Qwen-VL families and `vision_tower.` (projector: `multi_modal_projector.`) in InternVL
+    (`vision_model.`, projector `mlp1.`, in the remote-code InternVL2.5 chat checkpoints)."""
     hub_token_secret: SecretKeyRef | None = None
     """Secret key holding a model-hub token, exposed to the trainer as `HF_TOKEN`."""
     trust_remote_code: bool = False
     """Run the Python code that comes with the model from its hub repository (transformers'
     `trust_remote_code`). Off by default; on a cluster the operator refuses a job that sets it
     unless its administrator allowed remote code (`eureka operator --allow-remote-code`, Helm
-    `operator.allowRemoteCode`). The trainer trains transformers-native layouts: for InternVL
-    use an OpenGVLab `-hf` checkpoint rather than the remote-code chat model."""
+    `operator.allowRemoteCode`). Needed for the original InternVL2.5 chat checkpoints
+    (`OpenGVLab/InternVL2_5-*`, model_type `internvl_chat`, family `internvl`, vision tower
+    `vision_model.`, projector `mlp1.`); a job without it is refused before loading."""
 
 
 class DataSpec(ApiModel):

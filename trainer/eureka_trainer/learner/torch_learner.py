@@ -27,7 +27,7 @@ from eureka_trainer.learner.modeling import (
     vision_token_ids,
 )
 from eureka_trainer.learner.shared_prompts import pack_prompts
-from eureka_trainer.models.families import model_family
+from eureka_trainer.models.loading import checkpoint_layout
 from eureka_trainer.registry import Registry
 
 LR_SCHEDULES: Registry[Callable[[float, float], float]] = Registry("lr schedule")
@@ -131,7 +131,9 @@ class TorchLearner:
         self.suppressed = vision_token_ids(self.model.config)
         # Gradient checkpointing drops the KV cache the responses would attend to.
         share = config.share_prompts and not config.gradient_checkpointing
-        self.prompt_rule = model_family(config.family).prompt_positions if share else None
+        # The checkpoint's layout: a remote-code model's forward takes no KV cache of ours.
+        layout = checkpoint_layout(config.model_path, config.family)
+        self.prompt_rule = layout.prompt_positions if share else None
         self.reference = (
             self._on_device(
                 load_policy(

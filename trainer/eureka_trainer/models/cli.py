@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--family", required=True, choices=MODEL_FAMILIES.names(), help="model family"
     )
     parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="new folder")
+    parser.add_argument(
+        "--layout",
+        choices=("native", "remote-code"),
+        default="native",
+        help="checkpoint layout: transformers' own classes, or (internvl) the original "
+        "InternVL2.5 chat model's remote code, loaded with model.trustRemoteCode: true",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument(
         "--force", action="store_true", help="write into DIR even when it is not empty"
@@ -34,13 +41,21 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from eureka_trainer.models.tiny import build_tiny_model
+    from eureka_trainer.models.tiny import LAYOUTS, build_tiny_model
 
-    tiny = build_tiny_model(args.family, out, seed=args.seed)
+    if args.family not in LAYOUTS[args.layout]:
+        known = ", ".join(LAYOUTS[args.layout].names())
+        print(
+            f"eureka tiny-model: --layout {args.layout} exists for --family {known} only",
+            file=sys.stderr,
+        )
+        return 2
+    tiny = build_tiny_model(args.family, out, seed=args.seed, layout=args.layout)
     params = sum(p.numel() for p in tiny.model.parameters())
+    trust = " and model.trustRemoteCode: true" if args.layout == "remote-code" else ""
     print(
         f"{out}: tiny {args.family} model ({type(tiny.model).__name__}, {params / 1e6:.2f}M "
         f"parameters, vocabulary {len(tiny.tokenizer)}); use it as model.name: {out} "
-        f"with model.family: {args.family}"
+        f"with model.family: {args.family}{trust}"
     )
     return 0

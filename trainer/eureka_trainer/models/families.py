@@ -33,6 +33,14 @@ class ModelFamily:
     one-pass-per-prompt forward (`learner.shared_prompts.POSITION_RULES`: `mrope` for the
     Qwen-VL line's multimodal rope, `linear` for token counting); None: that forward is not
     used (rows are run whole).
+
+    Remote-code layouts (`LAYOUTS`, e.g. the original InternVL2.5 chat model) also set:
+    layout: the layout's name (`native` for transformers' own classes). remote_code: the
+    checkpoint's classes come with it (loading needs `model.trustRemoteCode`).
+    context_token: the image placeholder token the model replaces by image features (the
+    model reads its id from an attribute the caller sets). stop_token: the token that ends
+    an assistant turn when it is not the tokenizer's EOS. vllm_placeholder: the text vLLM's
+    implementation of the layout expands into an image's tokens.
     """
 
     name: str
@@ -43,6 +51,11 @@ class ModelFamily:
     vision_prefixes: tuple[str, ...] = ()
     image_wrap: tuple[str, str] | None = None
     prompt_positions: str | None = None
+    layout: str = "native"
+    remote_code: bool = False
+    context_token: str | None = None
+    stop_token: str | None = None
+    vllm_placeholder: str | None = None
 
 
 MODEL_FAMILIES: Registry[ModelFamily] = Registry("model family")
@@ -77,13 +90,12 @@ for _family in (
         prompt_positions="mrope",
     ),
     # InternVLModel: self.vision_tower, self.multi_modal_projector, self.language_model.
-    # `internvl_chat` is the remote-code layout (vision_model., mlp1.): read by `eureka eval`
-    # as this family, loadable only with trustRemoteCode.
+    # The remote-code layout (`internvl_chat`) is in LAYOUTS.
     ModelFamily(
         "internvl",
         "AutoModelForImageTextToText",
         "InternVLProcessor",
-        ("internvl", "internvl_chat"),
+        ("internvl",),
         vision_prefixes=("vision_tower.", "multi_modal_projector."),
         image_wrap=("<img>", "</img>"),
         prompt_positions="linear",
@@ -93,13 +105,51 @@ for _family in (
     MODEL_FAMILIES.add(_family.name, _family)
 
 
+LAYOUTS: Registry[ModelFamily] = Registry("remote-code checkpoint layout")
+"""Checkpoint layouts of a family whose classes come with the checkpoint, by `model_type`."""
+LAYOUTS.add(
+    "internvl_chat",
+    # OpenGVLab/InternVL2_5-* (github.com/OpenGVLab/InternVL, internvl_chat/internvl/model/
+    # internvl_chat/modeling_internvl_chat.py): `auto_map` names InternVLChatModel for AutoModel
+    # and AutoModelForCausalLM (not ImageTextToText); modules vision_model, mlp1 (projector),
+    # language_model (InternLM2); its forward takes image_flags and reads the <IMG_CONTEXT> id
+    # from `model.img_context_token_id`; `chat()` stops at the template's `<|im_end|>`; vLLM's
+    # InternVLChatModel expands the text `<image>` (vllm/model_executor/models/internvl.py).
+    ModelFamily(
+        "internvl",
+        "AutoModel",
+        None,
+        ("internvl_chat",),
+        vision_prefixes=("vision_model.", "mlp1."),
+        image_wrap=("<img>", "</img>"),
+        layout="internvl_chat",
+        remote_code=True,
+        context_token="<IMG_CONTEXT>",
+        stop_token="<|im_end|>",
+        vllm_placeholder="<image>",
+    ),
+)
+
+
 def model_family(name: str) -> ModelFamily:
     """The registered family `name` (a `KeyError` naming the known ones otherwise)."""
     return MODEL_FAMILIES.get(name)
 
 
+def layout_of(family: str, model_type: str | None) -> ModelFamily:
+    """How a checkpoint of `family` whose `config.json` says `model_type` is driven: its
+    remote-code layout when one of `family` is registered for that type, else the family."""
+    if model_type is not None and model_type in LAYOUTS:
+        layout = LAYOUTS.get(model_type)
+        if layout.name == family:
+            return layout
+    return model_family(family)
+
+
 def family_of_model_type(model_type: str) -> str:
     """The family of a `config.json` `model_type` (anything unknown is a text model)."""
+    if model_type in LAYOUTS:
+        return LAYOUTS.get(model_type).name
     for name in MODEL_FAMILIES:
         if model_type in MODEL_FAMILIES.get(name).model_types:
             return name

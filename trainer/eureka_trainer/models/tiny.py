@@ -12,18 +12,27 @@ Image geometry (so a small image is a handful of tokens):
 - Qwen3-VL: patch 16, merge 2 -> one token per 32x32 pixels.
 - InternVL: 56x56 tiles, patch 14, pixel-shuffle 0.5 -> 4 tokens per tile, at most 2 tiles
   plus a thumbnail (the real models: 448x448 tiles, 256 tokens, up to 12 tiles).
+
+Layouts: `native` (transformers' own classes, every family) and `remote-code` (InternVL only:
+the original InternVL2.5 chat model's interface, `eureka_trainer/models/remote_code/
+internvl_chat/`, written into the folder with a `config.json` `auto_map`, loadable only with
+`trust_remote_code`).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eureka_trainer.models.tokenizer import (
     CHAT_TEMPLATE,
     INTERNVL_CHAT_TEMPLATE,
+    INTERNVL_CHAT_TEMPLATE_STRINGS,
     build_tiny_tokenizer,
 )
 from eureka_trainer.registry import Registry
@@ -66,6 +75,8 @@ class TinyModel:
 
     model: Any
     processor: Any
+    code_files: tuple[Path, ...] = field(default=())
+    """Remote-code modules the folder ships (`auto_map` names them)."""
 
     @property
     def tokenizer(self) -> Any:
@@ -75,6 +86,8 @@ class TinyModel:
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)
         self.processor.save_pretrained(folder)
+        for code in self.code_files:
+            shutil.copyfile(code, folder / code.name)
         return folder
 
 
@@ -294,17 +307,123 @@ def build_text(options: TinyOptions) -> TinyModel:
     return TinyModel(_finish(Qwen2ForCausalLM(config), tokenizer), tokenizer)
 
 
+REMOTE_CODE = Path(__file__).parent / "remote_code"
+INTERNVL_CHAT_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "quad_start_token": "<quad>",
+    "quad_end_token": "</quad>",
+    "ref_start_token": "<ref>",
+    "ref_end_token": "</ref>",
+    "box_start_token": "<box>",
+    "box_end_token": "</box>",
+}
+"""The special tokens InternVL2.5's tokenizer adds to InternLM2's."""
+
+
+INTERNVL_CHAT_LLMS = {"internlm2": "InternLM2ForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+"""Language models of the remote-code InternVL2.5: InternLM2 (8B, MM-Eureka-8B's start) and
+Qwen2 (the Qwen2.5 LLM of other sizes, e.g. 38B, MM-EUREKA's Zero model)."""
+
+
+def internvl_chat_config(
+    tokenizer: Any, options: TinyOptions, llm: str = "internlm2"
+) -> dict[str, Any]:
+    """`config.json` of the tiny remote-code InternVL2.5: the original's keys and `auto_map`."""
+    ids = tokenizer.convert_tokens_to_ids
+    return {
+        "architectures": ["InternVLChatModel"],
+        "auto_map": {
+            "AutoConfig": "configuration_internvl_chat.InternVLChatConfig",
+            "AutoModel": "modeling_internvl_chat.InternVLChatModel",
+            "AutoModelForCausalLM": "modeling_internvl_chat.InternVLChatModel",
+        },
+        "model_type": "internvl_chat",
+        "template": "internvl2_5",
+        "force_image_size": INTERNVL_TILE,
+        "downsample_ratio": 0.5,
+        "ps_version": "v2",
+        "select_layer": -1,
+        "dynamic_image_size": True,
+        "use_thumbnail": True,
+        "min_dynamic_patch": 1,
+        "max_dynamic_patch": 2,
+        "vision_config": {
+            "architectures": ["InternVisionModel"],
+            "model_type": "intern_vit_6b",
+            "hidden_size": VISION_WIDTH,
+            "num_attention_heads": options.vision_heads,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "image_size": INTERNVL_TILE,
+            "patch_size": 14,
+            "qkv_bias": True,
+            "norm_type": "layer_norm",
+        },
+        "llm_config": {
+            "architectures": [INTERNVL_CHAT_LLMS[llm]],
+            "model_type": llm,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": options.max_positions,
+            **TEXT_LAYERS,
+            "rope_theta": 1000000.0,
+            "bos_token_id": ids("<s>"),
+            "eos_token_id": ids("</s>"),
+            "pad_token_id": ids("</s>"),
+        },
+    }
+
+
+def build_internvl_chat(options: TinyOptions, llm: str = "internlm2") -> TinyModel:
+    """The remote-code InternVL2.5 layout (`InternVLChatModel`: `vision_model.`, `mlp1.`,
+    an InternLM2 `language_model.`), loaded through `auto_map` with `trust_remote_code` as a
+    hub checkpoint is. Like the original repository it ships no processor: the tokenizer
+    (InternLM2's `<s>`/`</s>`, turns ended by `<|im_end|>`) and `config.json`'s tiling
+    settings are all there is."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    tokenizer = build_tiny_tokenizer(
+        options.vocab_texts,
+        named_tokens=INTERNVL_CHAT_TOKENS,
+        chat_template=INTERNVL_CHAT_TEMPLATE_STRINGS,
+    )
+    tokenizer.add_special_tokens({"bos_token": "<s>", "eos_token": "</s>", "pad_token": "</s>"})
+    code = tuple(sorted((REMOTE_CODE / "internvl_chat").glob("[cm]*.py")))
+    # A fixed folder name: transformers caches remote modules by it (one copy, not one a build).
+    with tempfile.TemporaryDirectory() as parent:
+        stage = Path(parent) / "eureka-internvl-chat"
+        stage.mkdir()
+        for file in code:
+            shutil.copyfile(file, stage / file.name)
+        config_json = internvl_chat_config(tokenizer, options, llm)
+        (stage / "config.json").write_text(json.dumps(config_json), encoding="utf-8")
+        config = AutoConfig.from_pretrained(stage, trust_remote_code=True)
+        torch.manual_seed(options.seed)
+        model = AutoModel.from_config(config, trust_remote_code=True)  # type: ignore[no-untyped-call]
+    return TinyModel(model.eval(), tokenizer, code_files=code)
+
+
 TINY_BUILDERS: Registry[Callable[[TinyOptions], TinyModel]] = Registry("tiny model family")
 TINY_BUILDERS.add("qwen2_vl", build_qwen2_vl)
 TINY_BUILDERS.add("qwen2_5_vl", build_qwen2_5_vl)
 TINY_BUILDERS.add("qwen3_vl", build_qwen3_vl)
 TINY_BUILDERS.add("internvl", build_internvl)
 TINY_BUILDERS.add("text", build_text)
+REMOTE_CODE_BUILDERS: Registry[Callable[[TinyOptions], TinyModel]] = Registry(
+    "tiny remote-code model family"
+)
+REMOTE_CODE_BUILDERS.add("internvl", build_internvl_chat)
+LAYOUTS = {"native": TINY_BUILDERS, "remote-code": REMOTE_CODE_BUILDERS}
+"""`eureka tiny-model --layout`: the builders of each checkpoint layout, by family."""
 
 
-def build_tiny(family: str, options: TinyOptions = TinyOptions()) -> TinyModel:
-    """A tiny model of `family` (not saved)."""
-    return TINY_BUILDERS.get(family)(options)
+def build_tiny(
+    family: str, options: TinyOptions = TinyOptions(), *, layout: str = "native"
+) -> TinyModel:
+    """A tiny model of `family` in `layout` (not saved)."""
+    return LAYOUTS[layout].get(family)(options)
 
 
 def build_tiny_model(
@@ -313,9 +432,11 @@ def build_tiny_model(
     *,
     seed: int = 0,
     vocab_texts: Iterable[str] = (),
+    layout: str = "native",
 ) -> TinyModel:
-    """Build a tiny `family` model and save it, with its processor, in `folder`."""
-    tiny = build_tiny(family, TinyOptions(seed=seed, vocab_texts=tuple(vocab_texts)))
+    """Build a tiny `family` model in `layout` and save it, with its processor, in `folder`."""
+    options = TinyOptions(seed=seed, vocab_texts=tuple(vocab_texts))
+    tiny = build_tiny(family, options, layout=layout)
     tiny.save(Path(folder))
     return tiny
 

@@ -57,6 +57,22 @@ INTERNVL_CHAT_TEMPLATE = _chat_template("<IMG_CONTEXT>\n")
 which the processor expands to `<img>` + `<IMG_CONTEXT>` x tokens + `</img>`."""
 
 
+INTERNVL_CHAT_SYSTEM = "You are a helpful multimodal assistant."
+"""The tiny remote-code InternVL's default system message (the original's `internvl2_5`
+conversation template has its own, used when a prompt has no system message)."""
+
+INTERNVL_CHAT_TEMPLATE_STRINGS = (
+    "{% if messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\n" + INTERNVL_CHAT_SYSTEM + "<|im_end|>\n{% endif %}"
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""The remote-code InternVL2.5 (`internvl2_5` conversation: ChatML, a default system message,
+`<|im_end|>` ends a turn): contents are strings in which `<image>` marks an image, which the
+trainer's processor expands to `<img>` + `<IMG_CONTEXT>` x tokens + `</img>`."""
+
+
 def build_tiny_tokenizer(
     vocab_texts: Iterable[str] | None = None,
     vocab_size: int = 512,

@@ -228,19 +228,22 @@ def unwrap_images(ids: Sequence[int], token: int | None, wrap: tuple[int, int] |
 
 
 def prompt_input(
-    request: GenerationRequest, image_token: int | None, wrap: tuple[int, int] | None = None
+    request: GenerationRequest,
+    image_token: int | None,
+    wrap: tuple[int, int] | None = None,
+    placeholder: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """vLLM's token prompt. vLLM expands each image placeholder itself (from its processing
     of the PIL images), so the driver's expanded runs go back to one token per image (and
-    lose the family's `wrap` tokens, which vLLM's expansion writes again)."""
+    lose the family's `wrap` tokens, which vLLM's expansion writes again). `placeholder`: the
+    tokens vLLM's implementation looks for instead of one image token (the remote-code
+    InternVL's text `<image>`)."""
     if not request.images:
         return {"prompt_token_ids": list(request.prompt_ids)}
-    return {
-        "prompt_token_ids": unwrap_images(
-            collapse_runs(request.prompt_ids, image_token), image_token, wrap
-        ),
-        "multi_modal_data": {"image": list(request.images)},
-    }
+    ids = unwrap_images(collapse_runs(request.prompt_ids, image_token), image_token, wrap)
+    if placeholder is not None:
+        ids = [t for i in ids for t in (placeholder if i == image_token else (i,))]
+    return {"prompt_token_ids": ids, "multi_modal_data": {"image": list(request.images)}}
 
 
 def check_expansion(index: int, expected: Sequence[int], got: Sequence[int]) -> None:
@@ -315,7 +318,7 @@ class VLLMRolloutEngine:
         from vllm.platforms import current_platform
 
         from eureka_trainer.models.families import (  # the learner's mask too
-            model_family,
+            layout_of,
             vision_token_ids,
         )
 
@@ -345,10 +348,21 @@ class VLLMRolloutEngine:
         self.llm = LLM(**kwargs)
         self.tokenizer = tokenizer if tokenizer is not None else self.llm.get_tokenizer()
         model_config = self.llm.llm_engine.model_config
+        layout = layout_of(family, getattr(model_config.hf_config, "model_type", None))
         self.banned = vision_token_ids(model_config.hf_config)
         self.image_token: int | None = getattr(model_config.hf_config, "image_token_id", None)
+        self.placeholder: list[int] | None = None
+        if layout.context_token is not None:
+            # The remote-code InternVL's config names no image token: its id is the
+            # tokenizer's (the learner's adapted model masks the same one).
+            self.image_token = int(self.tokenizer.convert_tokens_to_ids(layout.context_token))
+            self.banned = sorted({*self.banned, self.image_token})
+        if layout.vllm_placeholder is not None:
+            self.placeholder = list(
+                self.tokenizer.encode(layout.vllm_placeholder, add_special_tokens=False)
+            )
         self.mask = vision_mask(self.banned)
-        wrap = model_family(family).image_wrap
+        wrap = layout.image_wrap
         self.image_wrap = (
             (
                 self.tokenizer.convert_tokens_to_ids(wrap[0]),
@@ -380,7 +394,9 @@ class VLLMRolloutEngine:
             self._warned_top_p = True
         params = [self._params(sampling, i) for i in range(len(requests))]
         start = time.perf_counter()
-        prompts = [prompt_input(r, self.image_token, self.image_wrap) for r in requests]
+        prompts = [
+            prompt_input(r, self.image_token, self.image_wrap, self.placeholder) for r in requests
+        ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         self.timings["generate_s"] = time.perf_counter() - start
         for i, (request, output) in enumerate(zip(requests, outputs, strict=True)):
