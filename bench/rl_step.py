@@ -44,7 +44,7 @@ def eureka_job(args: argparse.Namespace) -> Any:
             "minPixels": 3136,
             "maxPixels": 3136,
         },
-        "rewards": {"workers": 1},
+        "rewards": {},  # the default: one reward worker per core (they run while the learner waits)
         "algorithm": {
             "estimator": "grpo",
             "samplesPerPrompt": args.samples,
@@ -182,7 +182,7 @@ def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
         ],
         "answer": [r["answer"] for r in records],
     }
-    scorer = BatchScorer(RewardsSpec(workers=1))
+    scorer = BatchScorer(RewardsSpec())  # the same scorer and workers as Eureka's
     generated: list[int] = []
     step_ends: list[float] = []
 

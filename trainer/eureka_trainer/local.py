@@ -175,6 +175,12 @@ def init_ray(cluster: bool) -> None:
     if cluster:
         ray.init(address="auto", log_to_driver=True)
     else:
+        # Ray starts worker processes at niceness 15 (`RAY_worker_niceness`) so that its own
+        # daemons stay responsive; on one machine that makes the actors, which do the
+        # training, yield to the driver's reward and encoding work and to every other process
+        # (its two compute threads stall each other when one is preempted): 10-15% of a demo
+        # step on 2 cores. A user's own setting wins.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(
             # A Ray of its own: without an address, ray.init joins a cluster already running on
             # this machine (and then refuses num_cpus).
