@@ -244,3 +244,34 @@ def test_deepspeed_accumulates_micro_batches_like_the_torch_learner(
     want = dict(reference.state_items())
     for name, tensor in learner.state_items():
         torch.testing.assert_close(tensor, want[name], atol=1e-5, rtol=0, msg=name)
+
+
+def test_the_learner_runs_each_prompt_once_when_it_can(parts, demo_assets: Path) -> None:
+    """`learner.sharePrompts`: a micro batch with a group's responses takes the shared-prompt
+    forward, and one optimiser step lands on the same weights as the row-by-row forward;
+    gradient checkpointing (which drops the KV cache) and the switch turn it off."""
+    from eureka_trainer.learner.modeling import PackedBatch
+    from eureka_trainer.learner.shared_prompts import PromptBatch
+
+    engine, _, requests = parts
+    groups = engine.generate(requests, SamplingConfig(n=4, max_new_tokens=8, seed=5))
+    samples = _samples(requests, groups, 1.0)
+    config = LearnerConfig(
+        model_path=str(demo_assets / "tiny-qwen2-vl"),
+        family="qwen2_vl",
+        pad_id=0,
+        total_optimizer_steps=1,
+        learning_rate=1e-3,
+        train_batch_size=8,
+        micro_batch_size=8,
+    )
+    shared, rows = TorchLearner(config), TorchLearner(replace(config, share_prompts=False))
+    assert isinstance(shared._pack(samples), PromptBatch)
+    assert isinstance(rows._pack(samples), PackedBatch)
+    checkpointed = TorchLearner(replace(config, gradient_checkpointing=True))
+    assert isinstance(checkpointed._pack(samples), PackedBatch)
+    a, b = shared.update(samples), rows.update(samples)
+    assert a["policy/grad_norm"] == pytest.approx(b["policy/grad_norm"], rel=1e-4)
+    want = dict(rows.state_items())
+    for name, tensor in shared.state_items():
+        torch.testing.assert_close(tensor, want[name], atol=1e-5, rtol=0, msg=name)
