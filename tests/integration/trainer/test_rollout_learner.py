@@ -248,8 +248,8 @@ def test_deepspeed_accumulates_micro_batches_like_the_torch_learner(
 
 def test_the_learner_runs_each_prompt_once_when_it_can(parts, demo_assets: Path) -> None:
     """`learner.sharePrompts`: a micro batch with a group's responses takes the shared-prompt
-    forward, and one optimiser step lands on the same weights as the row-by-row forward;
-    gradient checkpointing (which drops the KV cache) and the switch turn it off."""
+    forward, and one optimiser step lands on the same weights as the row-by-row forward, with
+    gradient checkpointing too; the switch turns it off."""
     from eureka_trainer.learner.modeling import PackedBatch
     from eureka_trainer.learner.shared_prompts import PromptBatch
 
@@ -269,9 +269,12 @@ def test_the_learner_runs_each_prompt_once_when_it_can(parts, demo_assets: Path)
     assert isinstance(shared._pack(samples), PromptBatch)
     assert isinstance(rows._pack(samples), PackedBatch)
     checkpointed = TorchLearner(replace(config, gradient_checkpointing=True))
-    assert isinstance(checkpointed._pack(samples), PackedBatch)
-    a, b = shared.update(samples), rows.update(samples)
-    assert a["policy/grad_norm"] == pytest.approx(b["policy/grad_norm"], rel=1e-4)
+    assert isinstance(checkpointed._pack(samples), PromptBatch)
+    b = rows.update(samples)
     want = dict(rows.state_items())
-    for name, tensor in shared.state_items():
-        torch.testing.assert_close(tensor, want[name], atol=1e-5, rtol=0, msg=name)
+    for learner in (shared, checkpointed):
+        a = learner.update(samples)
+        assert a["policy/grad_norm"] == pytest.approx(b["policy/grad_norm"], rel=1e-4)
+        for name, tensor in learner.state_items():
+            torch.testing.assert_close(tensor, want[name], atol=1e-5, rtol=0, msg=name)
+    assert checkpointed.model.is_gradient_checkpointing  # still on after the updates

@@ -37,15 +37,26 @@ def _prompts(folder: Path, family: str, processor: Any) -> list[Any]:
     return out
 
 
+def _checkpointed(model: Any) -> list[Any]:
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+
+
 def _grads(model: Any) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.parametrize("checkpointing", [False, True])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_shared_prompt_forward_equals_the_row_forward(folder: Path, family: str) -> None:
+def test_shared_prompt_forward_equals_the_row_forward(
+    folder: Path, family: str, checkpointing: bool
+) -> None:
     torch.manual_seed(0)
     tiny = build_tiny(family)
     model, processor = tiny.model.train(), tiny.processor
+    if checkpointing:  # transformers drops a KV cache inside checkpointed layers
+        model.gradient_checkpointing_enable()
     prompts = _prompts(folder, family, processor)
     vocab = int(model.config.get_text_config().vocab_size)
     lengths = [3, 5, 1, 4, 2, 5]  # three responses per prompt, of different lengths
@@ -68,6 +79,9 @@ def test_shared_prompt_forward_equals_the_row_forward(folder: Path, family: str)
     assert mask_a.sum(-1).tolist() == lengths
     torch.testing.assert_close(logp_b, logp_a, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(ent_b, ent_a, rtol=1e-4, atol=1e-5)
+    if checkpointing:  # still on after the shared forward (it only lifts it for the prompts)
+        assert all(m.gradient_checkpointing for m in _checkpointed(model))
+        assert _checkpointed(model)
     assert grads_a.keys() == grads_b.keys()
     for name, grad in grads_a.items():
         torch.testing.assert_close(grads_b[name], grad, rtol=1e-3, atol=1e-5, msg=name)

@@ -306,8 +306,9 @@ class LearnerSpec(ApiModel):
     share_prompts: bool = True
     """Run each prompt of a micro batch once and its responses against its KV cache, instead of
     every prompt + response row whole (same log-probs and gradients up to float rounding).
-    Takes effect when a micro batch holds several responses to one prompt and gradient
-    checkpointing is off (transformers drops the cache in checkpointed layers)."""
+    Takes effect when a micro batch holds several responses to one prompt (`microBatchSize` of
+    `samplesPerPrompt` or more for whole groups); under gradient checkpointing the prompts'
+    pass keeps its activations (one copy per prompt) and the responses' pass is checkpointed."""
 
 
 class Toleration(ApiModel):

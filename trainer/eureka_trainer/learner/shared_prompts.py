@@ -19,13 +19,14 @@ which is exactly the gradient of the row-by-row forward; results equal it up to 
 Positions continue after the prompt as the family's forward would number them: `linear`
 families count tokens; `mrope` families (the Qwen-VL line) number a prompt with
 `get_rope_index` and text goes on after its largest position on all three axes. A family
-with no rule here, gradient checkpointing (transformers drops the cache inside checkpointed
-layers) or a micro batch without a repeated prompt takes the row-by-row path (`modeling.pack`).
+with no rule here or a micro batch without a repeated prompt takes the row-by-row path
+(`modeling.pack`). Gradient checkpointing: see `prompt_shared_logits`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,17 +147,72 @@ def _continuation(rule: str, starts: torch.Tensor, steps: int) -> torch.Tensor:
     return ids[None].expand(3, -1, -1) if rule == "mrope" else ids
 
 
+def _checkpointed_layers(model: Any) -> list[Any]:
+    """The modules that checkpoint their forward now (transformers' GradientCheckpointingLayer
+    with checkpointing on, in training mode)."""
+    if not getattr(model, "training", False):
+        return []
+    return [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+
+
+_UNSET = object()
+
+
+@contextmanager
+def _layers_set(layers: list[Any], name: str, value: bool) -> Iterator[None]:
+    """Set an attribute on each layer instance for the duration, then restore what the
+    instance held (`gradient_checkpointing_enable` sets the flag on instances), or drop it."""
+    saved = [layer.__dict__.get(name, _UNSET) for layer in layers]
+    for layer in layers:
+        setattr(layer, name, value)
+    try:
+        yield
+    finally:
+        for layer, before in zip(layers, saved, strict=True):
+            if before is _UNSET:
+                layer.__dict__.pop(name, None)
+            else:
+                setattr(layer, name, before)
+
+
+def _read_only(cache: Any) -> None:
+    """Make each layer's `update` return prefix + new keys/values without storing them: the
+    responses' pass only reads the prompts' cache, so a checkpointed layer recomputing its
+    forward in the backward pass reads the same prefix again."""
+    for layer in cache.layers:
+        keys, values = layer.keys, layer.values
+
+        def update(
+            key_states: torch.Tensor,
+            value_states: torch.Tensor,
+            *_: Any,
+            _keys: torch.Tensor = keys,
+            _values: torch.Tensor = values,
+            **__: Any,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.cat([_keys, key_states], dim=-2), torch.cat([_values, value_states], -2)
+
+        layer.update = update
+
+
 def prompt_shared_logits(model: Any, batch: PromptBatch) -> torch.Tensor:
     """Logits scoring every response token, [B, T, V]: position t is scored by the logits after
-    response token t - 1 (t = 0: after the prompt's last token)."""
+    response token t - 1 (t = 0: after the prompt's last token).
+
+    Under gradient checkpointing (transformers drops the cache inside checkpointed layers) the
+    prompts' pass runs unchecked, keeping its activations (one copy per distinct prompt), and
+    the responses' pass is checkpointed with the layers allowed to read the cache, made
+    read-only so that the backward's recomputation sees the same prefix."""
     prompts, rule = batch.prompts, batch.rule
     width_p = prompts["input_ids"].shape[1]
     first = batch.first
-    out = model(
-        **prompts,
-        use_cache=True,
-        logits_to_keep=torch.arange(first, width_p, device=batch.responses.device),
-    )
+    checkpointed = _checkpointed_layers(model)
+    with _layers_set(checkpointed, "gradient_checkpointing", False):
+        out = model(
+            **prompts,
+            use_cache=True,
+            logits_to_keep=torch.arange(first, width_p, device=batch.responses.device),
+        )
     kept = out.logits  # [G, Lp - first, V]
     last = (batch.prompt_lengths - 1 - first)[:, None, None].expand(-1, 1, kept.shape[-1])
     after_prompt = torch.gather(kept, 1, last)[batch.inverse]  # [B, 1, V]
@@ -165,16 +221,18 @@ def prompt_shared_logits(model: Any, batch: PromptBatch) -> torch.Tensor:
     starts = POSITION_RULES.get(rule)(model, prompts, batch.prompt_lengths)
     cache = out.past_key_values
     cache.batch_select_indices(batch.inverse)  # each response row gets its prompt's keys/values
+    _read_only(cache)
     steps = batch.width - 1  # the last response token scores nothing
     response_mask = (
         torch.arange(steps, device=batch.lengths.device)[None, :] < batch.lengths[:, None]
     ).long()
     mask = torch.cat([prompts["attention_mask"][batch.inverse], response_mask], dim=1)
-    later = model(
-        input_ids=batch.responses[:, :steps],
-        attention_mask=mask,
-        position_ids=_continuation(rule, starts[batch.inverse], steps),
-        past_key_values=cache,
-        use_cache=True,
-    ).logits  # [B, T - 1, V]
+    with _layers_set(checkpointed, "_can_checkpoint_with_cache", True):
+        later = model(
+            input_ids=batch.responses[:, :steps],
+            attention_mask=mask,
+            position_ids=_continuation(rule, starts[batch.inverse], steps),
+            past_key_values=cache,
+            use_cache=True,
+        ).logits  # [B, T - 1, V]
     return torch.cat([after_prompt, later], dim=1)

@@ -129,11 +129,9 @@ class TorchLearner:
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.suppressed = vision_token_ids(self.model.config)
-        # Gradient checkpointing drops the KV cache the responses would attend to.
-        share = config.share_prompts and not config.gradient_checkpointing
         # The checkpoint's layout: a remote-code model's forward takes no KV cache of ours.
         layout = checkpoint_layout(config.model_path, config.family)
-        self.prompt_rule = layout.prompt_positions if share else None
+        self.prompt_rule = layout.prompt_positions if config.share_prompts else None
         self.reference = (
             self._on_device(
                 load_policy(
