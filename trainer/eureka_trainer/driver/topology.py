@@ -211,7 +211,10 @@ class Topology:
             self._release_learners()
             ray.get([e.wake_up.remote() for e in self.engines])
             self.asleep = False
-        shares = _split(list(requests), len(self.engines))
+        from eureka_trainer.rollout import for_backend
+
+        backend = self.spec.rollout.backend
+        shares = _split([for_backend(r, backend) for r in requests], len(self.engines))
         refs = [
             engine.generate.remote(share, _reseeded(sampling, index))
             for index, (engine, share) in enumerate(zip(self.engines, shares, strict=True))
