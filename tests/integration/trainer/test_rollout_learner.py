@@ -216,6 +216,19 @@ def test_repeated_images_and_prompts_are_computed_once_with_the_same_results(
     assert [[c.token_ids for c in g] for g in ours] == [[c.token_ids for c in g] for g in theirs]
 
 
+def _one_step_config(demo_assets: Path, *, micro_batch_size: int) -> LearnerConfig:
+    """The demo model's learner for one optimiser step over a batch of 8 samples."""
+    return LearnerConfig(
+        model_path=str(demo_assets / "tiny-qwen2-vl"),
+        family="qwen2_vl",
+        pad_id=0,
+        total_optimizer_steps=1,
+        learning_rate=1e-3,
+        train_batch_size=8,
+        micro_batch_size=micro_batch_size,
+    )
+
+
 @pytest.mark.parametrize("stage", [2, 3])
 def test_deepspeed_accumulates_micro_batches_like_the_torch_learner(
     parts, demo_assets: Path, one_rank_group: None, stage: int
@@ -227,15 +240,7 @@ def test_deepspeed_accumulates_micro_batches_like_the_torch_learner(
     engine, _, requests = parts
     groups = engine.generate(requests, SamplingConfig(n=4, max_new_tokens=8, seed=5))
     samples = _samples(requests, groups, 1.0)
-    config = LearnerConfig(
-        model_path=str(demo_assets / "tiny-qwen2-vl"),
-        family="qwen2_vl",
-        pad_id=0,
-        total_optimizer_steps=1,
-        learning_rate=1e-3,
-        train_batch_size=8,
-        micro_batch_size=2,
-    )
+    config = _one_step_config(demo_assets, micro_batch_size=2)
     reference = TorchLearner(config)
     expected = reference.update(samples)
     learner = DeepSpeedLearner(replace(config, zero_stage=stage))
@@ -256,15 +261,7 @@ def test_the_learner_runs_each_prompt_once_when_it_can(parts, demo_assets: Path)
     engine, _, requests = parts
     groups = engine.generate(requests, SamplingConfig(n=4, max_new_tokens=8, seed=5))
     samples = _samples(requests, groups, 1.0)
-    config = LearnerConfig(
-        model_path=str(demo_assets / "tiny-qwen2-vl"),
-        family="qwen2_vl",
-        pad_id=0,
-        total_optimizer_steps=1,
-        learning_rate=1e-3,
-        train_batch_size=8,
-        micro_batch_size=8,
-    )
+    config = _one_step_config(demo_assets, micro_batch_size=8)
     shared, rows = TorchLearner(config), TorchLearner(replace(config, share_prompts=False))
     assert isinstance(shared._pack(samples), PromptBatch)
     assert isinstance(rows._pack(samples), PackedBatch)

@@ -6,9 +6,9 @@ about 0.15 s. The batched output is cut back into what a one-prompt call returns
 without padding, the prompt's own patches and grids) and finished by `encode.finish_encoding`,
 so every prompt gets exactly the `EncodedPrompt` of `encode_prompt`; tests compare them.
 
-Only families with a split rule here are batched (`SPLITS`); the rest, any record whose images
-fail to load, and a batch whose call fails go one by one through `encode_prompt`, which names
-the record in its error.
+Only families with a split rule here are batched (`SPLITS`); the rest, and a batch whose call
+fails, go one processor call per prompt as `encode_prompt` does (on the images and text already
+loaded); a record whose images fail to load gets its own `DataError` naming it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from eureka_trainer.data.encode import (
     EncodedPrompt,
-    encode_prompt,
     finish_encoding,
     processor_kwargs,
     render_prompt,
@@ -111,19 +110,14 @@ def encode_prompts(
     for position, (index, pictures, text) in enumerate(ready):
         record = records[index]
         try:
-            if outs is None:
-                results[index] = encode_prompt(
-                    record,
-                    processor,
-                    family=family,
-                    max_prompt_length=max_prompt_length,
-                    min_pixels=min_pixels,
-                    max_pixels=max_pixels,
-                )
+            if outs is None:  # encode_prompt's call, on the images and text loaded above
+                kwargs = processor_kwargs(rules, pictures, min_pixels, max_pixels)
+                out = processor(text=[text], **kwargs)
             else:
-                results[index] = finish_encoding(
-                    record, pictures, text, outs[position], processor, family, max_prompt_length
-                )
+                out = outs[position]
+            results[index] = finish_encoding(
+                record, pictures, text, out, processor, family, max_prompt_length
+            )
         except DataError as error:
             results[index] = error
     return [r for r in results if r is not None]

@@ -75,9 +75,31 @@ def pack(
     """Build the right-padded batch of `prompt + response` rows ([B, L]) with its mm inputs,
     on `device` (the model's: nothing moves a batch later)."""
     rows = [list(p) + list(r) for p, r in zip(prompts, responses, strict=True)]
+    inputs = right_padded_inputs(rows, mm_list, pad_id, config, device)
+    starts = [len(p) for p in prompts]
+    lengths = [len(r) for r in responses]
+    return PackedBatch(
+        inputs,
+        torch.tensor(starts, device=device),
+        torch.tensor(lengths, device=device),
+        max(lengths) if rows else 0,
+        max(0, min(starts) - 1) if rows else 0,
+    )
+
+
+def right_padded_inputs(
+    rows: Sequence[Sequence[int]],
+    mm_list: Sequence[Mapping[str, Any]],
+    pad_id: int,
+    config: Any,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Model kwargs of token `rows` right-padded to one width ([B, L] ids and attention mask)
+    with their multimodal tensors concatenated (and `mm_token_type_ids` when there are any),
+    checked against the image features on the host, then moved to `device`."""
     length = max(len(r) for r in rows)
-    input_ids = torch.tensor([row + [pad_id] * (length - len(row)) for row in rows])
-    attention = torch.tensor([[1] * len(row) + [0] * (length - len(row)) for row in rows])
+    input_ids = torch.tensor([list(r) + [pad_id] * (length - len(r)) for r in rows])
+    attention = torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows])
     mm = concat_mm(mm_list)
     if mm:
         check_image_tokens(input_ids, mm, config)  # on the host, before the copy
@@ -88,15 +110,7 @@ def pack(
     }
     if mm:
         inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], config)
-    starts = [len(p) for p in prompts]
-    lengths = [len(r) for r in responses]
-    return PackedBatch(
-        inputs,
-        torch.tensor(starts, device=device),
-        torch.tensor(lengths, device=device),
-        max(lengths) if rows else 0,
-        max(0, min(starts) - 1) if rows else 0,
-    )
+    return inputs
 
 
 def mm_token_types(input_ids: torch.Tensor, config: Any) -> torch.Tensor:

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from eureka_trainer.learner.modeling import check_image_tokens, concat_mm, mm_token_types
+from eureka_trainer.learner.modeling import right_padded_inputs
 from eureka_trainer.registry import Registry
 
 
@@ -87,20 +87,8 @@ def pack_prompts(
     first, inverse = distinct_prompts(prompts, mm_list)
     if len(first) == len(prompts) or any(len(r) == 0 for r in responses):
         return None
-    unique = [list(prompts[i]) for i in first]
-    width_p = max(len(p) for p in unique)
-    ids = torch.tensor([p + [pad_id] * (width_p - len(p)) for p in unique])
-    mask = torch.tensor([[1] * len(p) + [0] * (width_p - len(p)) for p in unique])
-    mm = concat_mm([mm_list[i] for i in first])
-    if mm:
-        check_image_tokens(ids, mm, config)
-    inputs: dict[str, Any] = {
-        "input_ids": ids.to(device),
-        "attention_mask": mask.to(device),
-        **{k: v.to(device) for k, v in mm.items()},
-    }
-    if mm:
-        inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], config)
+    unique = [prompts[i] for i in first]
+    inputs = right_padded_inputs(unique, [mm_list[i] for i in first], pad_id, config, device)
     width = max(len(r) for r in responses)
     rows = torch.tensor([list(r) + [pad_id] * (width - len(r)) for r in responses])
     return PromptBatch(
@@ -115,21 +103,28 @@ def pack_prompts(
     )
 
 
-PositionRule = Callable[[Any, dict[str, Any], torch.Tensor], torch.Tensor]
-"""(model, prompt inputs, prompt lengths [G]) -> the first response position of each prompt
-[G], read after the prompts' forward (which numbered them as the model always does)."""
+@dataclass(frozen=True)
+class PositionRule:
+    """How a family numbers text after a prompt. starts: (model, prompt inputs, prompt lengths
+    [G]) -> the first response position of each prompt [G], read after the prompts' forward
+    (which numbered them as the model always does); axes: 1 for position ids [B, T], 3 for the
+    multimodal rope's [3, B, T] (text: the same position on every axis)."""
 
-POSITION_RULES: Registry[PositionRule] = Registry("prompt position rule")
+    starts: Callable[[Any, dict[str, Any], torch.Tensor], torch.Tensor]
+    axes: int = 1
+
+    def continuation(self, starts: torch.Tensor, steps: int) -> torch.Tensor:
+        """Position ids of `steps` response tokens after each row's `starts` [B]."""
+        ids = starts[:, None] + torch.arange(steps, device=starts.device)[None, :]
+        return ids[None].expand(self.axes, -1, -1) if self.axes > 1 else ids
 
 
-@POSITION_RULES.decorator("linear")
-def _linear(model: Any, inputs: dict[str, Any], lengths: torch.Tensor) -> torch.Tensor:
+def _count_tokens(model: Any, inputs: dict[str, Any], lengths: torch.Tensor) -> torch.Tensor:
     """Token counting: right-padded prompts are numbered 0..L-1, responses go on from L."""
     return lengths
 
 
-@POSITION_RULES.decorator("mrope")
-def _mrope(model: Any, inputs: dict[str, Any], lengths: torch.Tensor) -> torch.Tensor:
+def _after_mrope(model: Any, inputs: dict[str, Any], lengths: torch.Tensor) -> torch.Tensor:
     """Qwen-VL multimodal rope: the prompts' forward numbered them with `get_rope_index` and
     kept `rope_deltas` [G, 1] = largest position + 1 - length (what `generate` continues
     from): text after a prompt goes on at its largest position + 1 on all three axes.
@@ -140,11 +135,9 @@ def _mrope(model: Any, inputs: dict[str, Any], lengths: torch.Tensor) -> torch.T
     return deltas.reshape(-1).to(lengths.device) + lengths
 
 
-def _continuation(rule: str, starts: torch.Tensor, steps: int) -> torch.Tensor:
-    """Position ids of `steps` response tokens after each row's `starts` [B]: [B, steps], or
-    [3, B, steps] for `mrope` (text: the same position on the three axes)."""
-    ids = starts[:, None] + torch.arange(steps, device=starts.device)[None, :]
-    return ids[None].expand(3, -1, -1) if rule == "mrope" else ids
+POSITION_RULES: Registry[PositionRule] = Registry("prompt position rule")
+POSITION_RULES.add("linear", PositionRule(_count_tokens))
+POSITION_RULES.add("mrope", PositionRule(_after_mrope, axes=3))
 
 
 def _checkpointed_layers(model: Any) -> list[Any]:
@@ -203,7 +196,7 @@ def prompt_shared_logits(model: Any, batch: PromptBatch) -> torch.Tensor:
     prompts' pass runs unchecked, keeping its activations (one copy per distinct prompt), and
     the responses' pass is checkpointed with the layers allowed to read the cache, made
     read-only so that the backward's recomputation sees the same prefix."""
-    prompts, rule = batch.prompts, batch.rule
+    prompts, rule = batch.prompts, POSITION_RULES.get(batch.rule)
     width_p = prompts["input_ids"].shape[1]
     first = batch.first
     checkpointed = _checkpointed_layers(model)
@@ -218,7 +211,7 @@ def prompt_shared_logits(model: Any, batch: PromptBatch) -> torch.Tensor:
     after_prompt = torch.gather(kept, 1, last)[batch.inverse]  # [B, 1, V]
     if batch.width == 1:
         return after_prompt
-    starts = POSITION_RULES.get(rule)(model, prompts, batch.prompt_lengths)
+    starts = rule.starts(model, prompts, batch.prompt_lengths)
     cache = out.past_key_values
     cache.batch_select_indices(batch.inverse)  # each response row gets its prompt's keys/values
     _read_only(cache)
@@ -231,7 +224,7 @@ def prompt_shared_logits(model: Any, batch: PromptBatch) -> torch.Tensor:
         later = model(
             input_ids=batch.responses[:, :steps],
             attention_mask=mask,
-            position_ids=_continuation(rule, starts[batch.inverse], steps),
+            position_ids=rule.continuation(starts[batch.inverse], steps),
             past_key_values=cache,
             use_cache=True,
         ).logits  # [B, T - 1, V]
