@@ -68,9 +68,10 @@ class PromptSource:
 
     def prefetch(self, count: int) -> None:
         """Start encoding the next `count` prompts on a background thread; the next
-        `next_batch(count)` returns them. The driver calls it while the learner updates (the
-        encoding is pure CPU work in this process, which would otherwise wait), and `settle()`
-        before anything else here uses the processor."""
+        `next_batch(count)` returns them. The driver calls it while the rewards are scored (the
+        encoding is CPU work in this process; the actors are idle then, while during the update
+        it would take a core from the learner), and `settle()` before anything else here uses
+        the processor."""
         if self._ahead is not None:
             return
         self._before = self.state_dict()

@@ -20,6 +20,7 @@ from typing import Any
 
 from eureka_trainer.backends import Completion, GenerationRequest, SamplingConfig, TrainSample
 from eureka_trainer.config import RLJobSpec
+from eureka_trainer.driver.kept_inputs import KeptInputs
 from eureka_trainer.sync import choose_method, make_sync
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class Topology:
         self.offload = spec.learner.offload != "none"
         self.learners: list[Any] = []
         self.engines: list[Any] = []
+        # Hybrid actors keep the image tensors they sampled with for their update.
+        self.kept = KeptInputs() if layout.hybrid else None
         # The same placement code as `eureka run --plan` (driver.placement).
         self.reservation = reserve(spec, layout, cluster=cluster)
         try:
@@ -202,9 +205,15 @@ class Topology:
 
     # -- work --------------------------------------------------------------------------------------
     def generate(
-        self, requests: Sequence[GenerationRequest], sampling: SamplingConfig
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: SamplingConfig,
+        keep: bool = False,
     ) -> list[list[Completion]]:
-        """Requests split in contiguous shares over the engines; results in request order."""
+        """Requests split in contiguous shares over the engines; results in request order.
+
+        `keep`: the responses will be trained on at the next `update` (the trainer's rollouts,
+        not evaluation's): hybrid actors keep the prompts' image tensors for it."""
         import ray
 
         if self.asleep:
@@ -214,12 +223,16 @@ class Topology:
         from eureka_trainer.rollout import for_backend
 
         backend = self.spec.rollout.backend
-        shares = _split([for_backend(r, backend) for r in requests], len(self.engines))
-        refs = [
-            engine.generate.remote(share, _reseeded(sampling, index))
-            for index, (engine, share) in enumerate(zip(self.engines, shares, strict=True))
-            if share
-        ]
+        refs = []
+        for index, (engine, share) in enumerate(
+            zip(self.engines, _split(list(requests), len(self.engines)), strict=True)
+        ):
+            if not share:
+                continue
+            args: list[Any] = [[for_backend(r, backend) for r in share], _reseeded(sampling, index)]
+            if keep and self.kept is not None:
+                args.append(self.kept.assign(share, index))
+            refs.append(engine.generate.remote(*args))
         return [group for part in ray.get(refs) for group in part]
 
     def logprobs(
@@ -242,7 +255,17 @@ class Topology:
             ray.get([lr.restore_memory.remote() for lr in self.learners])
             self.released = False
         shares = _split(list(samples), len(self.learners))
-        parts = ray.get([lr.update.remote(s) for lr, s in zip(self.learners, shares, strict=True)])
+        try:
+            calls = []
+            for index, (learner, share) in enumerate(zip(self.learners, shares, strict=True)):
+                if self.kept is None:
+                    calls.append(learner.update.remote(share))
+                else:  # the tensors this actor kept from its `generate` are not sent again
+                    calls.append(learner.update.remote(*self.kept.strip(share, index)))
+            parts = ray.get(calls)
+        finally:
+            if self.kept is not None:
+                self.kept.clear()  # as every hybrid actor does after its update
         keys = parts[0].keys()
         return {k: sum(p[k] for p in parts) / len(parts) for k in keys}
 

@@ -112,8 +112,6 @@ class Trainer:
         timers: dict[str, float] = {}
         groups, round_metrics = self.collect(step, timers)
         samples, adv_metrics = self.timed(timers, "advantages", lambda: self.advantages(groups))
-        if self.continues_after(step):  # the next prompts are encoded while the learner works
-            self.prompts.prefetch(self.spec.algorithm.rollout_batch_size)
         update_metrics = self.timed(timers, "update", lambda: self.update(samples))
         sync_metrics = self.sync()
         self.prompts.settle()
@@ -172,6 +170,11 @@ class Trainer:
                 break
             began = time.perf_counter()
             groups = self.generate(step, len(rounds))
+            if self.continues_after(step):
+                # Another round or the next step will take the next prompts: they are encoded
+                # while the rewards are scored, when the actors are idle (during the update
+                # the encoding would take a core from the learner).
+                self.prompts.prefetch(self.spec.algorithm.rollout_batch_size)
             scored = time.perf_counter()
             rounds.append(self.score(groups))
             filtered = time.perf_counter()
@@ -195,7 +198,7 @@ class Trainer:
         encoded = self.prompts.next_batch(algo.rollout_batch_size)
         # A fresh, reproducible seed per step and filter round (resume replays it).
         sampling = self.sampling(random.Random(f"{algo.seed}:{step}:{round_index}").getrandbits(31))
-        completions = self.topology.generate([e.request for e in encoded], sampling)
+        completions = self.topology.generate([e.request for e in encoded], sampling, keep=True)
         return [
             Group(e.prompt_id, e.prompt_text, e.answer, e.request, c)
             for e, c in zip(encoded, completions, strict=True)

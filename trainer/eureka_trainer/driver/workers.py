@@ -262,6 +262,9 @@ class HybridWorker(LearnerWorker, EngineHost):
     ) -> None:
         super().__init__(backend, config, threads, rank, world)
         self.rollout_backend, self.rollout = rollout_backend, rollout
+        self.kept: dict[int, dict[str, Any]] = {}
+        """Image tensors of the prompts sampled since the last update, by slot (see
+        `driver.kept_inputs`)."""
 
     def start(self, master: str) -> None:
         super().start(master)
@@ -281,6 +284,34 @@ class HybridWorker(LearnerWorker, EngineHost):
             module=self.shared,
             trust_remote_code=config.trust_remote_code,
         )
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: SamplingConfig,
+        keep: Sequence[int | None] | None = None,
+    ) -> list[list[Completion]]:
+        """Sample; with `keep`, also keep each request's image tensors under its slot for the
+        next `update`."""
+        if keep is not None:
+            from eureka_trainer.driver.kept_inputs import remember
+
+            remember(self.kept, requests, keep)
+        return super().generate(requests, sampling)
+
+    def update(
+        self, samples: Sequence[TrainSample], kept: Sequence[int | None] | None = None
+    ) -> dict[str, float]:
+        """PPO on `samples`, whose image tensors come from `kept` slots where given (the
+        driver did not send them again); every kept tensor is forgotten afterwards."""
+        try:
+            if kept is not None:
+                from eureka_trainer.driver.kept_inputs import restore
+
+                samples = restore(self.kept, samples, kept)
+            return super().update(samples)
+        finally:
+            self.kept.clear()
 
     def shares_weights(self) -> bool:
         """True when the engine samples from the learner's module (sync has nothing to do)."""
