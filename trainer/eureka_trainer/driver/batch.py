@@ -88,6 +88,7 @@ def train_samples(
     rollout's."""
     samples = []
     row = 0
+    per_row = advantages.tolist()  # one conversion, not one per row (a step has hundreds)
     for group in groups:
         for completion in group.completions:
             length = len(completion.token_ids)
@@ -96,7 +97,7 @@ def train_samples(
                 TrainSample(
                     prompt_ids=group.request.prompt_ids,
                     response_ids=completion.token_ids,
-                    advantages=advantages[row, :length].tolist(),
+                    advantages=per_row[row][:length],
                     old_logprobs=list(old),
                     mm_inputs=group.request.mm_inputs,
                 )

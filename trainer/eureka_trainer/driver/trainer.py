@@ -246,16 +246,18 @@ class Trainer:
         algo = self.spec.algorithm
         rewards = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [P, n]
         mask = response_mask(groups)  # [P*n, T]
-        samples = train_samples(groups, torch.zeros_like(mask))
         recompute = recompute_old_logprobs(
             self.spec.rollout.backend, self.sampling(), algo.update_epochs
         )
+        # The learner's log-prob passes need the samples before their advantages exist.
+        samples = (
+            train_samples(groups, torch.zeros_like(mask)) if recompute or algo.kl.coef > 0 else []
+        )
         old = self.topology.logprobs(samples) if recompute else None
         kl, metrics = None, {}
+        ref: list[list[float]] | None = None
         if algo.kl.coef > 0:
             ref = self.topology.logprobs(samples, reference=True)
-            for sample, ref_row in zip(samples, ref, strict=True):
-                sample.ref_logprobs = ref_row
             if algo.kl.placement == "reward":
                 current = _padded(old or [s.old_logprobs for s in samples], mask.shape[1])
                 kl = kl_penalty(current, _padded(ref, mask.shape[1]), algo.kl.estimator) * mask
@@ -264,8 +266,9 @@ class Trainer:
             algo.estimator, rewards, mask, kl=kl, kl_coef=algo.kl.coef, reward_clip=algo.reward_clip
         )
         final = train_samples(groups, adv, old)
-        for sample, with_ref in zip(final, samples, strict=True):
-            sample.ref_logprobs = with_ref.ref_logprobs
+        if ref is not None:
+            for sample, ref_row in zip(final, ref, strict=True):
+                sample.ref_logprobs = ref_row
         metrics["advantages/mean"] = float(adv.sum() / mask.sum().clamp(min=1))
         metrics["advantages/abs_mean"] = float(adv.abs().sum() / mask.sum().clamp(min=1))
         return final, metrics

@@ -89,8 +89,8 @@ class HFRolloutEngine:
         logits = torch.stack(out.logits, dim=1)  # [B*n, T, V]
         logp = masked_log_softmax(logits, self.suppressed, sampling.temperature or 1.0)
         token_logp = logp.gather(-1, new[..., None]).squeeze(-1)
-        new, token_logp = new.cpu(), token_logp.cpu()  # one copy to the host, then lists
-        flat = [self._completion(row, lp) for row, lp in zip(new, token_logp, strict=True)]
+        # One copy to the host and one conversion to lists; one batched decode.
+        flat = self._completions(new.cpu().tolist(), token_logp.cpu().tolist())
         return [flat[i * sampling.n : (i + 1) * sampling.n] for i in range(len(requests))]
 
     def _left_padded(self, requests: Sequence[GenerationRequest]) -> dict[str, Any]:
@@ -112,20 +112,26 @@ class HFRolloutEngine:
                 inputs["mm_token_type_ids"] = mm_token_types(inputs["input_ids"], self.model.config)
         return inputs
 
-    def _completion(self, row: torch.Tensor, logprobs: torch.Tensor) -> Completion:
-        tokens = row.tolist()
-        stop = self.eos_id in tokens
-        end = tokens.index(self.eos_id) + 1 if stop else len(tokens)
-        text_ids = tokens[: end - 1] if stop else tokens[:end]
-        return Completion(
-            token_ids=tokens[:end],
-            logprobs=logprobs[:end].tolist(),
-            text=self._decode(text_ids),
-            finish_reason="stop" if stop else "length",
+    def _completions(self, rows: list[list[int]], logprobs: list[list[float]]) -> list[Completion]:
+        """Each sampled row cut after its first EOS (kept in the ids, not in the text)."""
+        ends, stops = [], []
+        for tokens in rows:
+            stop = self.eos_id in tokens
+            stops.append(stop)
+            ends.append(tokens.index(self.eos_id) + 1 if stop else len(tokens))
+        texts = self.tokenizer.batch_decode(
+            [t[: e - 1] if s else t[:e] for t, e, s in zip(rows, ends, stops, strict=True)],
+            skip_special_tokens=False,
         )
-
-    def _decode(self, ids: list[int]) -> str:
-        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
+        return [
+            Completion(
+                token_ids=tokens[:end],
+                logprobs=lps[:end],
+                text=str(text),
+                finish_reason="stop" if stop else "length",
+            )
+            for tokens, lps, end, stop, text in zip(rows, logprobs, ends, stops, texts, strict=True)
+        ]
 
     def load_weights(self, buckets: Sequence[WeightBucket]) -> None:
         """Copy each named tensor into the model in place (names as in `state_dict()`)."""
