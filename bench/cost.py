@@ -2,9 +2,9 @@
 width, each with the single-process floor (`floor.py`) beside it.
 
 One axis moves at a time from the demo's shape (16 prompts x 8 samples, the demo model, 8 new
-tokens); every row is a fresh Eureka run (`rl_step.run_eureka`) and a fresh floor run on the
-same assets, timed the same way (wall-clock after the warm-up steps). Prints a Markdown table
-(the one in docs/trainer.md).
+tokens); every row is a fresh Eureka run and a fresh floor run on the same assets, each in its
+own process (`rl_step.run_side`), timed the same way (wall-clock after the warm-up steps), at
+`rl_step`'s learning rate (1e-3 / width). Prints a Markdown table (the one in docs/trainer.md).
 
     .venv/bin/python bench/cost.py [--steps 12] [--warmup-steps 2]
 """
@@ -37,15 +37,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
     cli = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import torch
+    from rl_step import prepare_assets, run_side
 
-    from floor import run_floor
-    from rl_step import prepare_assets, run_eureka
-
-    torch.set_num_threads(os.cpu_count() or 1)
     lines = [
         "| prompts x samples | width | Eureka s/step | floor s/step | Eureka/floor "
         "| Eureka samples/s |",
@@ -53,11 +48,11 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for index, shape in enumerate(shapes()):
-            args = argparse.Namespace(**vars(cli), **shape)
+            args = argparse.Namespace(**vars(cli), **shape, lr=1e-3 / shape["width"])
             run_dir = Path(tmp) / f"run{index}"
             args.model_dir = prepare_assets(args, run_dir, shared=Path(tmp) / "assets")
-            eureka = run_eureka(args, run_dir)
-            floor = run_floor(args, run_dir)
+            eureka = run_side("eureka", args, run_dir)
+            floor = run_side("floor", args, run_dir)
             steps = args.steps - args.warmup_steps
             line = (
                 f"| {args.prompts} x {args.samples} | x{args.width} "

@@ -1,14 +1,14 @@
 """RL step throughput: Eureka's driver versus TRL's GRPOTrainer and the single-process floor.
 
-Both trainers train the demo's tiny Qwen2-VL (or, with `--width W`, a copy W times wider: hidden
-sizes, heads and MLP of the language model and the vision tower, random weights) on the
-generated shapes set with the same prompts x samples, max new tokens, learning rate, steps and
-rewards (accuracy + format, scored by Eureka's `BatchScorer` for both), one after the other in
-this process' machine. Printed: samples/s and generated tokens/s of each, the ratios, and
-Eureka's phase timings. Start-up (Ray, model loading) and the first `--warmup-steps` steps (lazy
-imports, first-call allocations) are excluded on every side: wall-clock from the end of the last
-warm-up step to the end of the last step (for Eureka: after each step's report is written, so
-reporting counts).
+Both trainers train the demo's tiny Qwen2-VL (or, with `--width W`, a copy W times wider that
+computes the same function, so that it does the demo's work: `widen.py`; at 1e-3 / W by
+default) on the generated shapes set with the same prompts x samples, max new tokens, learning
+rate, steps and rewards (accuracy + format, scored by Eureka's `BatchScorer` for both), one
+after the other on this machine, each in a fresh process. Printed: samples/s and generated
+tokens/s of each, the ratios, and Eureka's phase timings. Start-up (Ray, model loading) and the
+first `--warmup-steps` steps (lazy imports, first-call allocations) are excluded on every side:
+wall-clock from the end of the last warm-up step to the end of the last step (for Eureka: after
+each step's report is written, so reporting counts).
 
 TRL runs in the configuration an expert in TRL would pick for this work on a CPU (printed with
 the results): gradient checkpointing off (TRL's default is on; Eureka's learner runs without it
@@ -125,32 +125,10 @@ def prepare_assets(args: argparse.Namespace, run_dir: Path, shared: Path | None 
     demo = build_demo_model(assets / "tiny-qwen2-vl", BASE_MODEL_SEED)
     if args.width == 1:
         return demo
+    from widen import widen
+
     wide = assets / f"tiny-qwen2-vl-x{args.width}"
     return wide if (wide / "config.json").is_file() else widen(demo, args.width, wide)
-
-
-def widen(demo: Path, factor: int, folder: Path) -> Path:
-    """A copy of the demo model `factor` times wider (same depth, vocabulary, head size and
-    rope sections; random weights), with the demo's tokenizer and processor."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    from eureka_trainer.demo.resolve import load_demo_processor
-
-    config = AutoConfig.from_pretrained(demo)
-    text, vision = config.text_config, config.vision_config
-    for part, names in (
-        (text, ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads")),
-        (vision, ("embed_dim", "num_heads")),
-    ):
-        for name in names:
-            setattr(part, name, getattr(part, name) * factor)
-    vision.hidden_size = text.hidden_size  # the merger projects into the language model
-    torch.manual_seed(0)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
-    model.save_pretrained(folder)
-    load_demo_processor(demo).save_pretrained(folder)
-    return folder
 
 
 def run_trl(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
@@ -254,39 +232,86 @@ def trl_expert_config(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]
     )
 
 
-def main() -> None:
+SIDES = ("eureka", "trl", "floor")
+
+
+def run_side(side: str, args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
+    """One side's run in a fresh Python process (no Ray, threads, caches or allocator state
+    left by another side), on the assets in `run_dir`; its result dict."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, __file__, "--side", side, "--run-dir", str(run_dir)]
+    command += ["--model-dir", str(args.model_dir)]
+    for name in ("steps", "prompts", "samples", "max_new_tokens", "lr", "warmup_steps", "width"):
+        command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the {side} run failed:\n{done.stderr[-4000:]}")
+    result: dict[str, float] = json.loads(lines[-1].removeprefix(RESULT))
+    return result
+
+
+RESULT = "bench-result: "
+
+
+def _child(args: argparse.Namespace) -> None:
+    """`--side`: run one side here and print its result line."""
+    import torch
+
+    from floor import run_floor
+
+    torch.set_num_threads(os.cpu_count() or 1)  # one thread count on every side
+    run = {"eureka": run_eureka, "trl": run_trl, "floor": run_floor}[args.side]
+    print(RESULT + json.dumps(run(args, args.run_dir)), flush=True)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default 1e-3 / width: Adam moves a layer whose inputs are W copies "
+        "W times as fast, and the wider model would stop answering like the demo's)",
+    )
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument(
         "--width", type=int, default=1, help="train a model this many times wider than the demo's"
     )
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.warmup_steps < args.steps:
         parser.error("--warmup-steps must be at least 1 (TRL's clock starts at a step's end)")
+    if args.lr is None:
+        args.lr = 1e-3 / args.width
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import torch
-
-    from floor import run_floor
-
-    # One thread count for all three (Eureka's local actors use every core).
-    torch.set_num_threads(os.cpu_count() or 1)
+    if args.side is not None:
+        _child(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "eureka"
         args.model_dir = prepare_assets(args, run_dir)
-        eureka = run_eureka(args, run_dir)
-        trl = run_trl(args, run_dir)
-        floor = run_floor(args, run_dir)
+        eureka, trl, floor = (run_side(side, args, run_dir) for side in SIDES)
     expert = trl_expert_config(args, run_dir)
     shown = ("gradient_checkpointing", "model_init_kwargs", "bf16", "use_cpu", "num_iterations")
     print("TRL configuration: " + ", ".join(f"{k}={expert[k]}" for k in shown))
     print(
-        f"model width: x{args.width}, torch threads: {torch.get_num_threads()}, "
-        f"load average (1, 5 min): {os.getloadavg()[0]:.2f}, {os.getloadavg()[1]:.2f}"
+        f"model width: x{args.width}, learning rate: {args.lr:g}, torch threads: "
+        f"{os.cpu_count() or 1}, each side in its own process, load average (1, 5 min): "
+        f"{os.getloadavg()[0]:.2f}, {os.getloadavg()[1]:.2f}"
     )
     print(f"{'':10} {'samples/s':>10} {'tokens/s':>10} {'seconds':>8}")
     for name, result in (("eureka", eureka), ("trl", trl), ("floor", floor)):
