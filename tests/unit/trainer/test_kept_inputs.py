@@ -23,7 +23,7 @@ def _sample(mm: dict[str, torch.Tensor]) -> TrainSample:
 
 def test_each_prompts_tensors_get_one_slot_per_actor() -> None:
     a, b = _mm(1), _mm(2)
-    kept = KeptInputs()
+    kept = KeptInputs(capacity=8)
     first = kept.assign(
         [GenerationRequest([1], a), GenerationRequest([1]), GenerationRequest([1], b)], 0
     )
@@ -35,7 +35,7 @@ def test_each_prompts_tensors_get_one_slot_per_actor() -> None:
 
 def test_only_the_actor_that_keeps_the_tensors_gets_them_stripped() -> None:
     a, b, carried = _mm(1), _mm(2), _mm(3)
-    kept = KeptInputs()
+    kept = KeptInputs(capacity=8)
     (slot_a,) = kept.assign([GenerationRequest([1], a)], 0)
     kept.assign([GenerationRequest([1], b)], 1)
     samples = [_sample(a), _sample(b), _sample(carried)]
@@ -49,7 +49,7 @@ def test_only_the_actor_that_keeps_the_tensors_gets_them_stripped() -> None:
 def test_the_actor_restores_exactly_the_tensors_it_kept() -> None:
     a, b = _mm(1), _mm(2)
     requests = [GenerationRequest([1], a), GenerationRequest([1], b)]
-    kept = KeptInputs()
+    kept = KeptInputs(capacity=8)
     store: dict[int, dict[str, torch.Tensor]] = {}
     remember(store, requests, kept.assign(requests, 0))
     samples = [_sample(b), _sample(a), _sample(b)]
@@ -61,7 +61,7 @@ def test_the_actor_restores_exactly_the_tensors_it_kept() -> None:
 
 def test_after_clear_everything_is_sent_again() -> None:
     a = _mm(1)
-    kept = KeptInputs()
+    kept = KeptInputs(capacity=8)
     kept.assign([GenerationRequest([1], a)], 0)
     kept.clear()
     sent, slots = kept.strip([_sample(a)], 0)
@@ -75,3 +75,13 @@ def test_a_slot_the_actor_does_not_keep_is_an_error_not_a_silent_miss() -> None:
         restore({}, [_sample({})], [None, None])
     with pytest.raises(ValueError, match="1 slots for 2 requests"):
         remember({}, [GenerationRequest([1]), GenerationRequest([2])], [None])
+
+
+def test_past_its_capacity_a_prompt_is_not_kept_and_its_samples_carry_their_tensors() -> None:
+    a, b, c = _mm(1), _mm(2), _mm(3)
+    kept = KeptInputs(capacity=2)
+    slots = kept.assign([GenerationRequest([1], m) for m in (a, b, c)], 0)
+    assert slots[2] is None and None not in slots[:2]
+    assert kept.assign([GenerationRequest([1], a)], 0) == [slots[0]]  # already kept: same slot
+    sent, sent_slots = kept.strip([_sample(c), _sample(a)], 0)
+    assert sent_slots == [None, slots[0]] and sent[0].mm_inputs is c

@@ -24,9 +24,14 @@ from eureka_trainer.backends import GenerationRequest, TrainSample
 
 
 class KeptInputs:
-    """The driver's record of which actor keeps which prompt's tensors, under which slot."""
+    """The driver's record of which actor keeps which prompt's tensors, under which slot.
 
-    def __init__(self) -> None:
+    At most `capacity` prompts are kept between two updates: the actors hold every filter
+    round's prompts until then (the groups the filter drops too), so a step that needs many
+    rounds sends the later rounds' tensors with its update instead of piling them up."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self._slots: dict[int, tuple[int, int, dict[str, Any]]] = {}
         """id(mm_inputs) -> (actor index, slot, the dict itself: holding it keeps the id
         unique while the entry lives)."""
@@ -45,6 +50,9 @@ class KeptInputs:
                 continue
             entry = self._slots.get(id(mm))
             if entry is None or entry[0] != actor:
+                if len(self._slots) >= self.capacity:
+                    slots.append(None)
+                    continue
                 entry = (actor, self._next, mm)
                 self._next += 1
                 self._slots[id(mm)] = entry

@@ -52,6 +52,9 @@ def plan_layout(spec: RLJobSpec, *, cluster: bool, local_cpus: int) -> Layout:
     return replace(layout, hybrid=hybrid)
 
 
+KEPT_ROUNDS = 4
+"""Filter rounds' worth of prompts whose image tensors a hybrid actor keeps for its update."""
+
 HYBRID_BACKENDS = frozenset({"hf"})
 """Rollout backends that may live in the learner's process (vLLM keeps its own actors)."""
 
@@ -102,7 +105,8 @@ class Topology:
         self.learners: list[Any] = []
         self.engines: list[Any] = []
         # Hybrid actors keep the image tensors they sampled with for their update.
-        self.kept = KeptInputs() if layout.hybrid else None
+        rounds = KEPT_ROUNDS * spec.algorithm.rollout_batch_size
+        self.kept = KeptInputs(capacity=rounds) if layout.hybrid else None
         # The same placement code as `eureka run --plan` (driver.placement).
         self.reservation = reserve(spec, layout, cluster=cluster)
         try:
