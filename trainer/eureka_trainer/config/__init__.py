@@ -18,6 +18,7 @@ from eureka_trainer.config.loader import (
     parse_rljobs,
     validate_rljob,
 )
+from eureka_trainer.config.resources import PoolSpec, ResourcesSpec
 from eureka_trainer.config.spec import (
     AlgorithmSpec,
     CheckpointSpec,
@@ -26,8 +27,6 @@ from eureka_trainer.config.spec import (
     LearnerSpec,
     LoggingSpec,
     ModelSpec,
-    PoolSpec,
-    ResourcesSpec,
     RewardSpec,
     RewardsSpec,
     RLJobSpec,
