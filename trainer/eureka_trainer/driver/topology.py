@@ -105,8 +105,8 @@ class Topology:
         self.learners: list[Any] = []
         self.engines: list[Any] = []
         # Hybrid actors keep the image tensors they sampled with for their update.
-        rounds = KEPT_ROUNDS * spec.algorithm.rollout_batch_size
-        self.kept = KeptInputs(capacity=rounds) if layout.hybrid else None
+        capacity = KEPT_ROUNDS * spec.algorithm.rollout_batch_size  # prompts
+        self.kept = KeptInputs(capacity) if layout.hybrid else None
         # The same placement code as `eureka run --plan` (driver.placement).
         self.reservation = reserve(spec, layout, cluster=cluster)
         try:
