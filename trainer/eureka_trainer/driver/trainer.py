@@ -85,7 +85,17 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
         """Resume when asked, then train until `total_steps` (or `stop_after`, for tests)."""
+        from eureka_trainer.driver.collector import freeze_startup_objects, thaw
+
         self.maybe_resume()
+        freeze_startup_objects()  # no 250 ms full collections over the driver's start-up objects
+        try:
+            self._train()
+        finally:
+            thaw()  # the caller's process may live on (tests, notebooks)
+
+    def _train(self) -> None:
+        """The loop of `run`, after resuming."""
         self.data_before = self.prompts.totals()
         self.sink.started(self.total_steps, self.progress())
         if self.step >= self.total_steps:

@@ -20,6 +20,7 @@ from eureka_trainer.backends import (
     TrainSample,
     WeightBucket,
 )
+from eureka_trainer.driver.collector import freeze_startup_objects
 
 
 def _prepare_process(threads: int) -> None:
@@ -96,6 +97,7 @@ class RolloutWorker(EngineHost):
             pixels=pixels,
             trust_remote_code=trust_remote_code,
         )
+        freeze_startup_objects()
 
     def ready(self) -> bool:
         """Answers once the constructor has finished (the driver waits for every actor)."""
@@ -172,6 +174,7 @@ class LearnerWorker:
     def start(self, master: str) -> None:
         """Build the learner rank; every rank's `start` runs together (they meet at `master`)."""
         self.learner = _learner_rank(self.backend, self.config, self.rank, self.world, master)
+        freeze_startup_objects()
 
     def ready(self) -> bool:
         """Answers once the constructor has finished (the driver waits for every actor)."""
@@ -284,6 +287,7 @@ class HybridWorker(LearnerWorker, EngineHost):
             module=self.shared,
             trust_remote_code=config.trust_remote_code,
         )
+        freeze_startup_objects()  # the engine's objects too
 
     def generate(
         self,
