@@ -3,6 +3,7 @@ volumes, environment, scheduling). Part of the spec (`config.spec`), kept apart 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -111,11 +112,13 @@ class ResourcesSpec(ApiModel):
     @model_validator(mode="after")
     def _pod_fields_consistent(self) -> ResourcesSpec:
         names = [v.name for v in self.volumes]
-        for name in names:
-            if name in RESERVED_VOLUMES:
-                raise field_error("volumes", f"volume name {name!r} is reserved for the operator")
-            if names.count(name) > 1:
-                raise field_error("volumes", f"volume {name!r} is listed more than once")
+        _refuse_reserved_or_repeated(
+            "volumes",
+            names,
+            RESERVED_VOLUMES,
+            reserved=lambda name: f"volume name {name!r} is reserved for the operator",
+            repeated=lambda name: f"volume {name!r} is listed more than once",
+        )
         paths = [m.mount_path for m in self.volume_mounts]
         for mount in self.volume_mounts:
             if mount.name not in names:
@@ -126,12 +129,13 @@ class ResourcesSpec(ApiModel):
                 raise field_error("volumeMounts", f"{mount.mount_path} is used by the operator")
             if paths.count(mount.mount_path) > 1:
                 raise field_error("volumeMounts", f"{mount.mount_path} is mounted more than once")
-        env = [e.name for e in self.env]
-        for name in env:
-            if name in RESERVED_ENV:
-                raise field_error("env", f"{name} is set by the operator or refused by KubeRay")
-            if env.count(name) > 1:
-                raise field_error("env", f"{name} is listed more than once")
+        _refuse_reserved_or_repeated(
+            "env",
+            [e.name for e in self.env],
+            RESERVED_ENV,
+            reserved=lambda name: f"{name} is set by the operator or refused by KubeRay",
+            repeated=lambda name: f"{name} is listed more than once",
+        )
         return self
 
     @model_validator(mode="after")
@@ -149,3 +153,19 @@ class ResourcesSpec(ApiModel):
             if self.rollout is None or self.learner is None:
                 raise field_error("placement", "split needs both `rollout` and `learner` pools")
         return self
+
+
+def _refuse_reserved_or_repeated(
+    field: str,
+    names: list[str],
+    taken: Collection[str],
+    *,
+    reserved: Callable[[str], str],
+    repeated: Callable[[str], str],
+) -> None:
+    """A field error for the first name in `taken` (the operator's own) or listed twice."""
+    for name in names:
+        if name in taken:
+            raise field_error(field, reserved(name))
+        if names.count(name) > 1:
+            raise field_error(field, repeated(name))
