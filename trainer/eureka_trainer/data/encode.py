@@ -50,11 +50,26 @@ class EncodedPrompt:
 
 
 def render_prompt(record: PromptRecord, processor: Any) -> str:
-    """The chat-templated prompt text, with the assistant header to generate after."""
-    text = processor.apply_chat_template(
-        record.messages, add_generation_prompt=True, tokenize=False
+    """The chat-templated prompt text, with the assistant header to generate after.
+
+    Raises `DataError` naming `file:line` when the record's own text holds the processor's
+    image mark (`<|image_pad|>` for Qwen-VL, `<image>` for InternVL's chat checkpoints): the
+    processor would read it as one more image's place and refuse the prompt, or misplace the
+    images."""
+    text = str(
+        processor.apply_chat_template(record.messages, add_generation_prompt=True, tokenize=False)
     )
-    return str(text)
+    mark = getattr(processor, "image_token", None)
+    if isinstance(mark, str) and mark and text.count(mark) != record.num_images:
+        raise DataError(
+            record.source,
+            None,
+            f"the text contains {mark!r}, which this model's processor reads as an image's place "
+            f"({text.count(mark)} in the prompt for {record.num_images} image(s)); remove it "
+            "(images are given as image items or '<image>' placeholders)",
+            reason="bad_field",
+        )
+    return text
 
 
 def _tokenizer(processor: Any) -> Any:

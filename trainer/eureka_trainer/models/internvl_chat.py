@@ -153,6 +153,9 @@ class InternVLChatProcessor:
         )
         self.use_thumbnail = use_thumbnail
         self.image_token_id = int(tokenizer.convert_tokens_to_ids(IMG_CONTEXT))
+        self.image_token = IMAGE_MARK
+        """The text that marks an image's place in the templated prompt (as transformers
+        processors name it)."""
 
     @classmethod
     def from_config(cls, config: dict[str, Any], tokenizer: Any) -> InternVLChatProcessor:
