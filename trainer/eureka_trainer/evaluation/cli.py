@@ -116,6 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     gen.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
     gen.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model folder's own Python files (a remote-code checkpoint such as "
+        "OpenGVLab's InternVL2.5; a run's model.trustRemoteCode does this for a run directory); "
+        "only for a folder you trust",
+    )
+    gen.add_argument(
         "--seed",
         type=int,
         default=None,

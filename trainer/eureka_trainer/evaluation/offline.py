@@ -40,20 +40,48 @@ class ModelSource:
     checkpoint: Path | None = None
     step: int | None = None
     run_dir: Path | None = None
+    trust_remote_code: bool = False
+    """Run the checkpoint's own Python files (a run's `model.trustRemoteCode`, or
+    `eureka eval --trust-remote-code` for a model folder)."""
 
 
 def resolve_model(
-    path: str | Path, *, family: str | None = None, dtype: str | None = None
+    path: str | Path,
+    *,
+    family: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
 ) -> ModelSource:
-    """A run directory (has `rljob.yaml`) or a HF model folder (has `config.json`)."""
+    """A run directory (has `rljob.yaml`) or a HF model folder (has `config.json`).
+
+    `trust_remote_code` (`--trust-remote-code`): the user allows the folder's own Python files;
+    a run directory's `model.trustRemoteCode` allows them too. A checkpoint whose model classes
+    are such files is refused here, before anything loads, unless allowed."""
+    from dataclasses import replace
+
+    from eureka_trainer.models.loading import checkpoint_layout
+
     folder = Path(path)
     if (folder / RUN_SPEC_FILE).is_file():
-        return _run_source(folder, family, dtype)
-    if (folder / "config.json").is_file():
-        return ModelSource(folder, family or family_of(folder), dtype or "float32")
-    raise FileNotFoundError(
-        f"--model {path}: neither a run directory ({RUN_SPEC_FILE}) nor a model folder (config.json)"
-    )
+        source = _run_source(folder, family, dtype)
+        trusted = trust_remote_code or source.trust_remote_code
+    elif (folder / "config.json").is_file():
+        source = ModelSource(folder, family or family_of(folder), dtype or "float32")
+        trusted = trust_remote_code
+    else:
+        raise FileNotFoundError(
+            f"--model {path}: neither a run directory ({RUN_SPEC_FILE}) nor a model folder "
+            "(config.json)"
+        )
+    layout = checkpoint_layout(source.model_dir, source.family)
+    if layout.remote_code and not trusted:
+        raise ValueError(
+            f"--model {path}: model_type {layout.model_types[0]!r} is {source.family}'s "
+            "remote-code layout (its model classes are Python files in the checkpoint); pass "
+            "--trust-remote-code to run them (only for a folder you trust), or use a "
+            "transformers-native checkpoint"
+        )
+    return replace(source, trust_remote_code=trusted)
 
 
 def family_of(model_dir: Path) -> str:
@@ -86,6 +114,7 @@ def _run_source(run_dir: Path, family: str | None, dtype: str | None) -> ModelSo
         checkpoint=folder,
         step=step,
         run_dir=run_dir,
+        trust_remote_code=spec.model.trust_remote_code,
     )
 
 
@@ -171,8 +200,8 @@ def encoding_from(source: ModelSource) -> EncodingSettings:
 
 
 def trusts_remote_code(source: ModelSource) -> bool:
-    """A run's `model.trustRemoteCode` (a bare model folder: never)."""
-    return bool(source.spec is not None and source.spec.model.trust_remote_code)
+    """Whether the checkpoint's own Python files may run (see `ModelSource`)."""
+    return source.trust_remote_code
 
 
 def pick_backend(choice: str) -> str:
@@ -214,7 +243,12 @@ def evaluate_model(args: argparse.Namespace) -> dict[str, Any]:
     """The whole `eureka eval --model` flow; returns the summary written to `summary.json`."""
     from eureka_trainer.driver.prompts import load_processor
 
-    source = resolve_model(args.model, family=args.family, dtype=args.dtype)
+    source = resolve_model(
+        args.model,
+        family=args.family,
+        dtype=args.dtype,
+        trust_remote_code=getattr(args, "trust_remote_code", False),
+    )
     backend = pick_backend(args.backend)
     settings = settings_from(args, source.spec, backend)
     template = get_template(settings.template)
