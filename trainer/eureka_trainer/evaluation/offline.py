@@ -59,7 +59,7 @@ def resolve_model(
     are such files is refused here, before anything loads, unless allowed."""
     from dataclasses import replace
 
-    from eureka_trainer.models.loading import checkpoint_layout
+    from eureka_trainer.models.loading import check_supported
 
     folder = Path(path)
     if (folder / RUN_SPEC_FILE).is_file():
@@ -73,14 +73,8 @@ def resolve_model(
             f"--model {path}: neither a run directory ({RUN_SPEC_FILE}) nor a model folder "
             "(config.json)"
         )
-    layout = checkpoint_layout(source.model_dir, source.family)
-    if layout.remote_code and not trusted:
-        raise ValueError(
-            f"--model {path}: model_type {layout.model_types[0]!r} is {source.family}'s "
-            "remote-code layout (its model classes are Python files in the checkpoint); pass "
-            "--trust-remote-code to run them (only for a folder you trust), or use a "
-            "transformers-native checkpoint"
-        )
+    opts_in = ("--model", "pass --trust-remote-code to run them (only for a folder you trust)")
+    check_supported(source.model_dir, source.family, trust_remote_code=trusted, opts_in=opts_in)
     return replace(source, trust_remote_code=trusted)
 
 
@@ -199,11 +193,6 @@ def encoding_from(source: ModelSource) -> EncodingSettings:
     return EncodingSettings(source.family, data.max_prompt_length, data.min_pixels, data.max_pixels)
 
 
-def trusts_remote_code(source: ModelSource) -> bool:
-    """Whether the checkpoint's own Python files may run (see `ModelSource`)."""
-    return source.trust_remote_code
-
-
 def pick_backend(choice: str) -> str:
     """`auto`: vLLM when a GPU and vLLM are present, else the transformers backend."""
     if choice != "auto":
@@ -232,7 +221,7 @@ def build_engine(source: ModelSource, backend: str, settings: EvalSettings, proc
         tokenizer,
         dtype=source.dtype,
         rollout=rollout,
-        trust_remote_code=trusts_remote_code(source),
+        trust_remote_code=source.trust_remote_code,
     )
     if source.checkpoint is not None:
         engine.load_weights(checkpoint_weights(source.checkpoint, source.dtype))
@@ -259,7 +248,7 @@ def evaluate_model(args: argparse.Namespace) -> dict[str, Any]:
     items = read_items(files, template, family=source.family, image_root=image_root)
     items = items[: args.limit] if args.limit else items
     processor = load_processor(
-        str(source.model_dir), source.family, trust_remote_code=trusts_remote_code(source)
+        str(source.model_dir), source.family, trust_remote_code=source.trust_remote_code
     )
     requests = encode_items(items, processor, encoding_from(source))
     engine = build_engine(source, backend, settings, processor)

@@ -64,16 +64,31 @@ def checkpoint_layout(path: str | Path, family: str) -> ModelFamily:
     return layout_of(family, checkpoint_model_type(path))
 
 
-def check_supported(path: str | Path, family: str, *, trust_remote_code: bool) -> ModelFamily:
-    """The checkpoint's layout; `ValueError` naming `model.trustRemoteCode` when its classes
-    come with the checkpoint and the job did not opt in (before minutes go into loading)."""
+RUN_OPTS_IN = (
+    "model.name",
+    "set model.trustRemoteCode: true to run them (on a cluster the operator must allow remote "
+    "code)",
+)
+"""How a run names its checkpoint and opts in to remote code (`check_supported`'s default)."""
+
+
+def check_supported(
+    path: str | Path,
+    family: str,
+    *,
+    trust_remote_code: bool,
+    opts_in: tuple[str, str] = RUN_OPTS_IN,
+) -> ModelFamily:
+    """The checkpoint's layout; `ValueError` when its classes come with the checkpoint and the
+    caller did not opt in (before minutes go into loading). `opts_in`: (what names the
+    checkpoint, how to opt in) for the message: a run's `model.trustRemoteCode` by default."""
     layout = checkpoint_layout(path, family)
     if layout.remote_code and not trust_remote_code:
+        field, how = opts_in
         raise ValueError(
-            f"model.name {path}: model_type {layout.model_types[0]!r} is {family}'s remote-code "
-            f"layout (its model classes are Python files in the checkpoint); set "
-            "model.trustRemoteCode: true to run them (on a cluster the operator must allow "
-            "remote code), or use a transformers-native checkpoint"
+            f"{field} {path}: model_type {layout.model_types[0]!r} is {family}'s remote-code "
+            f"layout (its model classes are Python files in the checkpoint); {how}, or use a "
+            "transformers-native checkpoint"
         )
     return layout
 
