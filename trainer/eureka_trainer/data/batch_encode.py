@@ -18,6 +18,7 @@ from typing import Any
 
 from eureka_trainer.data.encode import (
     EncodedPrompt,
+    encode_loaded,
     finish_encoding,
     processor_kwargs,
     render_prompt,
@@ -91,7 +92,7 @@ def encode_prompts(
     order."""
     results: list[EncodedPrompt | DataError | None] = [None] * len(records)
     ready: list[tuple[int, list[Any], str]] = []  # (index, images, text)
-    rules = family_rules(family)
+    pixels = (min_pixels, max_pixels)
     for index, record in enumerate(records):
         try:
             ready.append((index, load_images(record), render_prompt(record, processor)))
@@ -101,7 +102,7 @@ def encode_prompts(
     outs: list[Any] | None = None
     if split is not None and len(ready) > 1:
         images = [image for _, pictures, _ in ready for image in pictures]
-        kwargs = processor_kwargs(rules, images, min_pixels, max_pixels)
+        kwargs = processor_kwargs(family_rules(family), images, *pixels)
         try:
             batched = processor(text=[text for _, _, text in ready], padding=True, **kwargs)
             outs = split(batched, [len(pictures) for _, pictures, _ in ready])
@@ -111,13 +112,13 @@ def encode_prompts(
         record = records[index]
         try:
             if outs is None:  # encode_prompt's call, on the images and text loaded above
-                kwargs = processor_kwargs(rules, pictures, min_pixels, max_pixels)
-                out = processor(text=[text], **kwargs)
+                results[index] = encode_loaded(
+                    record, pictures, text, processor, family, max_prompt_length, *pixels
+                )
             else:
-                out = outs[position]
-            results[index] = finish_encoding(
-                record, pictures, text, out, processor, family, max_prompt_length
-            )
+                results[index] = finish_encoding(
+                    record, pictures, text, outs[position], processor, family, max_prompt_length
+                )
         except DataError as error:
             results[index] = error
     return [r for r in results if r is not None]

@@ -121,10 +121,27 @@ def encode_prompt(
     `DataError` naming `file:line` for an image that fails to decode (`bad_image`) or a
     prompt whose image tokens alone exceed `max_prompt_length` (`too_long`).
     """
-    rules = family_rules(family)
     images = load_images(record)
     text = render_prompt(record, processor)
-    out = processor(text=[text], **processor_kwargs(rules, images, min_pixels, max_pixels))
+    return encode_loaded(
+        record, images, text, processor, family, max_prompt_length, min_pixels, max_pixels
+    )
+
+
+def encode_loaded(
+    record: PromptRecord,
+    images: list[Any],
+    text: str,
+    processor: Any,
+    family: str,
+    max_prompt_length: int,
+    min_pixels: int,
+    max_pixels: int,
+) -> EncodedPrompt:
+    """`encode_prompt` on a record whose images and templated text are already loaded: one
+    processor call, then `finish_encoding`."""
+    kwargs = processor_kwargs(family_rules(family), images, min_pixels, max_pixels)
+    out = processor(text=[text], **kwargs)
     return finish_encoding(record, images, text, out, processor, family, max_prompt_length)
 
 
