@@ -87,26 +87,43 @@ def test_qwen_processors_merge_patches_of_their_family(
     assert out["mm_token_type_ids"].sum() == tokens
 
 
+def _remote_code_folder(
+    folder: Path, module: str, model_type: str, classes: tuple[str, str], model_source: str
+) -> None:
+    """The tiny text model in `folder`, turned into a remote-code checkpoint the way a hub repo
+    ships one: `module.py` in the folder (a Qwen2 config subclass named `classes[0]` with
+    `model_type`, then `model_source`, which defines `classes[1]`), named by config.json's
+    `auto_map`."""
+    config_class, model_class = classes
+    build_tiny_model("text", folder)
+    (folder / f"{module}.py").write_text(
+        "import torch\n"
+        "from transformers import Qwen2Config, Qwen2ForCausalLM\n\n\n"
+        f"class {config_class}(Qwen2Config):\n    model_type = '{model_type}'\n\n\n" + model_source
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        model_type=model_type,
+        architectures=[model_class],
+        auto_map={
+            "AutoConfig": f"{module}.{config_class}",
+            "AutoModelForCausalLM": f"{module}.{model_class}",
+        },
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+
+
 def test_remote_code_folder_loads_only_when_trusted(tmp_path: Path) -> None:
     """A local folder whose config.json `auto_map` names a modeling file in the folder (how a
     hub repo ships remote code): transformers refuses it unless `trust_remote_code` reaches
     `from_pretrained`, and loads it when it does."""
-    build_tiny_model("text", tmp_path)
-    (tmp_path / "remote_model.py").write_text(
-        "from transformers import Qwen2Config, Qwen2ForCausalLM\n\n\n"
-        "class RemoteConfig(Qwen2Config):\n    model_type = 'eureka_remote_test'\n\n\n"
-        "class RemoteForCausalLM(Qwen2ForCausalLM):\n    config_class = RemoteConfig\n"
+    _remote_code_folder(
+        tmp_path,
+        "remote_model",
+        "eureka_remote_test",
+        ("RemoteConfig", "RemoteForCausalLM"),
+        "class RemoteForCausalLM(Qwen2ForCausalLM):\n    config_class = RemoteConfig\n",
     )
-    config = json.loads((tmp_path / "config.json").read_text())
-    config.update(
-        model_type="eureka_remote_test",
-        architectures=["RemoteForCausalLM"],
-        auto_map={
-            "AutoConfig": "remote_model.RemoteConfig",
-            "AutoModelForCausalLM": "remote_model.RemoteForCausalLM",
-        },
-    )
-    (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="trust_remote_code"):
         load_policy(tmp_path, "text")
     model = load_policy(tmp_path, "text", trust_remote_code=True)
@@ -122,25 +139,15 @@ def test_remote_code_buffers_computed_in_init_survive_loading(tmp_path: Path) ->
 
     from eureka_trainer.models.loading import load_remote_code
 
-    build_tiny_model("text", tmp_path)
-    (tmp_path / "remote_buffer.py").write_text(
-        "import torch\n"
-        "from transformers import Qwen2Config, Qwen2ForCausalLM\n\n\n"
-        "class BufferConfig(Qwen2Config):\n    model_type = 'eureka_buffer_test'\n\n\n"
+    _remote_code_folder(
+        tmp_path,
+        "remote_buffer",
+        "eureka_buffer_test",
+        ("BufferConfig", "BufferModel"),
         "class BufferModel(Qwen2ForCausalLM):\n    config_class = BufferConfig\n\n"
         "    def __init__(self, config):\n        super().__init__(config)\n"
-        "        self.register_buffer('steps', torch.arange(4.0) + 1, persistent=False)\n"
+        "        self.register_buffer('steps', torch.arange(4.0) + 1, persistent=False)\n",
     )
-    config = json.loads((tmp_path / "config.json").read_text())
-    config.update(
-        model_type="eureka_buffer_test",
-        architectures=["BufferModel"],
-        auto_map={
-            "AutoConfig": "remote_buffer.BufferConfig",
-            "AutoModelForCausalLM": "remote_buffer.BufferModel",
-        },
-    )
-    (tmp_path / "config.json").write_text(json.dumps(config))
     model = load_remote_code(tmp_path, transformers.AutoModelForCausalLM, "float32")
     assert model.steps.tolist() == [1.0, 2.0, 3.0, 4.0]
     reference = load_policy(tmp_path, "text", trust_remote_code=True)
