@@ -1,17 +1,25 @@
 """The single-process floor of an RL step: the same work as Eureka's step, with nothing around it.
 
-One process, no Ray, no rewards, no reporting, no checkpoints. Each step takes the next
-`prompts` prompts (encoded once up front by Eureka's own encoder, so both sides see identical
-token ids and pixels), samples `samples` completions per prompt with transformers `generate`
-(KV cache, the vision special tokens suppressed as Eureka's engine does), then runs one forward
-and backward over the responses with a PPO-clip style loss at ratio 1 and one AdamW step.
-Repeated images and rope positions are computed once per group (`share_repeated_inputs` on the
-model instance) and each prompt is run once for its group's responses (`shared_prompts`), as
-Eureka's learner does, so the floor does not charge Eureka for work it never does.
+One process, no Ray, no reporting, no checkpoints. Each step takes the next `prompts` prompts
+(encoded once up front by Eureka's own encoder, so both sides see identical token ids and
+pixels), samples `samples` completions per prompt with transformers `generate` (KV cache, the
+vision special tokens suppressed as Eureka's engine does), then runs one forward and backward
+over the responses with a PPO-clip style loss at ratio 1 and one AdamW step. Repeated images and
+rope positions are computed once per group (`share_repeated_inputs` on the model instance) and
+each prompt is run once for its group's responses (`shared_prompts`), as Eureka's learner does,
+so the floor does not charge Eureka for work it never does.
+
+The advantages are GRPO's over the same rewards as Eureka's (Eureka's scorer: accuracy and
+format), so the floor's policy learns what Eureka's learns and keeps answering like it: the work
+of a step depends on the answers (generation stops when every sample has ended; the update's
+width is the longest response). With random advantages instead, the policy drifted into steps
+where every sample ended after 1-4 tokens, up to twice as cheap as a step of the demo's answers.
+The clock stops while the responses are decoded, scored and turned into advantages: that time
+is not counted, so the floor stays a bound.
 
 What it leaves out on purpose, because it is the lower bound: old log-probs (one update epoch
-makes them equal to the forward's own, detached), scoring, advantages from real rewards (fixed
-pseudo-random advantages stand in), sync and any per-step bookkeeping.
+makes them equal to the forward's own, detached), the time of scoring and advantages, sync and
+any per-step bookkeeping.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from typing import Any
 
 
 def encoded_prompts(run_dir: Path, processor: Any, max_prompt_length: int) -> list[Any]:
-    """Every demo prompt encoded by Eureka's `PromptEncoder` (ids and pixels as Eureka sees them)."""
+    """Every demo prompt encoded by Eureka's `PromptEncoder` (ids and pixels as Eureka sees them),
+    as (encoded prompt, gold answer) pairs."""
     from eureka_trainer.data.encode import PromptEncoder
     from eureka_trainer.data.records import parse_line
 
@@ -37,12 +46,11 @@ def encoded_prompts(run_dir: Path, processor: Any, max_prompt_length: int) -> li
         max_pixels=3136,
     )
     lines = (shapes / "shapes.jsonl").read_text().splitlines()
-    return [
-        encoder.encode(
-            parse_line(line, f"shapes.jsonl:{i + 1}", image_root=shapes, family="qwen2_vl")
-        )
+    records = [
+        parse_line(line, f"shapes.jsonl:{i + 1}", image_root=shapes, family="qwen2_vl")
         for i, line in enumerate(lines)
     ]
+    return [(encoder.encode(record), record.answer) for record in records]
 
 
 def _generate(
@@ -73,6 +81,22 @@ def _generate(
             pad_token_id=pad_id,
         )
     return out[:, batch["input_ids"].shape[1] :]
+
+
+def _advantages(
+    scorer: Any, tokenizer: Any, responses: list[list[int]], eos_id: int, answers: list[str], n: int
+) -> Any:
+    """[B] GRPO advantages of the responses (prompt-major, `n` per prompt) under Eureka's
+    rewards; the text is decoded as Eureka's engine decodes it (the EOS left out)."""
+    import torch
+
+    from eureka_trainer.algos import compute_advantages
+
+    texts = tokenizer.batch_decode(
+        [r[:-1] if r and r[-1] == eos_id else r for r in responses], skip_special_tokens=False
+    )
+    rewards = torch.tensor(scorer.score(texts, [a for a in answers for _ in range(n)]).total)
+    return compute_advantages("grpo", rewards.view(-1, n)).reshape(-1)
 
 
 def _update(
@@ -122,8 +146,10 @@ def run_floor(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     import torch
     from transformers import AutoModelForImageTextToText
 
+    from eureka_trainer.config import RewardsSpec
     from eureka_trainer.demo.resolve import load_demo_processor
     from eureka_trainer.learner.shared_inputs import share_repeated_inputs
+    from eureka_trainer.rewards.scorer import BatchScorer
 
     model_dir = getattr(args, "model_dir", None) or run_dir / "demo-assets" / "tiny-qwen2-vl"
     processor = load_demo_processor(model_dir)
@@ -149,25 +175,37 @@ def run_floor(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     prompts = encoded_prompts(run_dir, processor, 64)
-    generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     tokens = 0
-    start = 0.0
-    for step in range(args.steps):
-        if step == args.warmup_steps:
-            start, tokens = time.perf_counter(), 0
-        chunk = [prompts[(step * args.prompts + i) % len(prompts)] for i in range(args.prompts)]
-        model.eval()
-        new = _generate(model, chunk, args.samples, args.max_new_tokens, pad_id, eos_id, suppressed)
-        responses = []
-        for row in new.tolist():
-            end = row.index(eos_id) + 1 if eos_id in row else len(row)
-            responses.append(row[:end])
-        tokens += sum(len(r) for r in responses)
-        model.train()
-        advantages = torch.randn(len(responses), generator=generator)
-        _update(model, optimizer, chunk, responses, args.samples, pad_id, advantages)
-    seconds = time.perf_counter() - start
+    start = paused = 0.0
+    with BatchScorer(RewardsSpec()) as scorer:  # the rewards of the bench's Eureka and TRL runs
+        scorer.warm_up()
+        for step in range(args.steps):
+            if step == args.warmup_steps:
+                start, tokens, paused = time.perf_counter(), 0, 0.0
+            batch = [prompts[(step * args.prompts + i) % len(prompts)] for i in range(args.prompts)]
+            chunk, answers = [p for p, _ in batch], [a for _, a in batch]
+            model.eval()
+            new = _generate(
+                model,
+                chunk,
+                args.samples,
+                args.max_new_tokens,
+                pad_id,
+                eos_id,
+                suppressed,
+            )
+            responses = []
+            for row in new.tolist():
+                end = row.index(eos_id) + 1 if eos_id in row else len(row)
+                responses.append(row[:end])
+            tokens += sum(len(r) for r in responses)
+            stopped = time.perf_counter()  # decoding and scoring are not the floor's work
+            advantages = _advantages(scorer, tokenizer, responses, eos_id, answers, args.samples)
+            paused += time.perf_counter() - stopped
+            model.train()
+            _update(model, optimizer, chunk, responses, args.samples, pad_id, advantages)
+    seconds = time.perf_counter() - start - paused
     timed = args.steps - args.warmup_steps
     return {
         "seconds": seconds,
