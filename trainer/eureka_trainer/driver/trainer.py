@@ -85,14 +85,22 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
         """Resume when asked, then train until `total_steps` (or `stop_after`, for tests)."""
+        import torch
+
         from eureka_trainer.driver.collector import freeze_startup_objects, thaw
 
         self.maybe_resume()
         freeze_startup_objects()  # no 250 ms full collections over the driver's start-up objects
+        threads = torch.get_num_threads()
+        # The driver's tensors are small (prompt encoding, advantages, masks): one thread. A
+        # second OpenMP thread would spin for about 10 ms after each of them (libgomp's
+        # default), on the cores where the actors compute next.
+        torch.set_num_threads(1)
         try:
             self._train()
         finally:
-            thaw()  # the caller's process may live on (tests, notebooks)
+            torch.set_num_threads(threads)  # the caller's process may live on (tests, notebooks)
+            thaw()
 
     def _train(self) -> None:
         """The loop of `run`, after resuming."""
