@@ -167,6 +167,7 @@ def test_the_learner_hands_its_models_only_tensors_on_its_device(tiny: tuple[str
     )
     learner = TorchLearner(config)
     assert {p.device for p in learner.model.parameters()} == {META}
+    assert not learner.optimizer.defaults["fused"]  # torch has no fused AdamW for `meta`
     assert learner.reference is not None
     policy, reference = record_and_stop(learner.model), record_and_stop(learner.reference)
     samples = _samples(processor)
@@ -180,6 +181,22 @@ def test_the_learner_hands_its_models_only_tensors_on_its_device(tiny: tuple[str
             call()
     assert len(policy) >= 8 and set(policy) == {"meta"}
     assert len(reference) >= 4 and set(reference) == {"meta"}
+
+
+def test_the_learner_steps_with_the_fused_adamw_on_the_cpu(tiny: tuple[str, Any]) -> None:
+    path, processor = tiny
+    config = LearnerConfig(
+        model_path=path,
+        family="qwen2_vl",
+        pad_id=processor.tokenizer.pad_token_id,
+        total_optimizer_steps=1,
+        frozen_prefixes=("visual.",),
+    )
+    learner = TorchLearner(config)
+    assert learner.optimizer.defaults["fused"]
+    trainable = {id(p) for p in learner.model.parameters() if p.requires_grad}
+    stepped = {id(p) for group in learner.optimizer.param_groups for p in group["params"]}
+    assert stepped == trainable and len(trainable) < len(list(learner.model.parameters()))
 
 
 def test_the_hf_engine_batches_on_its_device(tiny: tuple[str, Any]) -> None:

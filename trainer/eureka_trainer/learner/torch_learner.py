@@ -159,8 +159,13 @@ class TorchLearner:
 
     def _build_optimizer(self) -> None:
         c = self.config
+        params = self._trainable()
         self.optimizer = torch.optim.AdamW(
-            self._trainable(), lr=c.learning_rate, betas=c.adam_betas, weight_decay=c.weight_decay
+            params,
+            lr=c.learning_rate,
+            betas=c.adam_betas,
+            weight_decay=c.weight_decay,
+            fused=fused_adamw(params),
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -322,6 +327,27 @@ class TorchLearner:
         self.optimizer_steps = state["optimizer_steps"]
         self.rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+
+
+FUSED_ADAMW_DEVICES = frozenset({"cpu", "cuda", "xpu"})
+"""Device types with a fused AdamW kernel in torch (torch/utils/_foreach_utils.py,
+`_get_fused_kernels_supported_devices`; `meta`, which CPU tests use, has none)."""
+
+
+def fused_adamw(params: Sequence[torch.Tensor]) -> bool:
+    """Whether AdamW can take its fused kernel over `params` (floating point, one device type
+    that has one).
+
+    torch picks the per-parameter loop on the CPU by default (`foreach` only on CUDA): about 60
+    small kernels a step over the demo model, 3.9 ms against 0.8 ms fused on 2 cores, and 15
+    against 6-7 ms at 4x its width (8.1M parameters). TRL's default optimiser is the fused one
+    too (`adamw_torch_fused`)."""
+    types = {p.device.type for p in params}
+    return (
+        len(types) == 1
+        and types <= FUSED_ADAMW_DEVICES
+        and all(torch.is_floating_point(p) for p in params)
+    )
 
 
 SUMMED_METRICS = frozenset({"policy/loss"})
