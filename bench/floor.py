@@ -1,13 +1,19 @@
 """The single-process floor of an RL step: the same work as Eureka's step, with nothing around it.
 
-One process, no Ray, no reporting, no checkpoints. Each step takes the next `prompts` prompts
-(encoded once up front by Eureka's own encoder, so both sides see identical token ids and
-pixels), samples `samples` completions per prompt with transformers `generate` (KV cache, the
-vision special tokens suppressed as Eureka's engine does), then runs one forward and backward
-over the responses with a PPO-clip style loss at ratio 1 and one AdamW step. Repeated images and
-rope positions are computed once per group (`share_repeated_inputs` on the model instance) and
-each prompt is run once for its group's responses (`shared_prompts`), as Eureka's learner does,
-so the floor does not charge Eureka for work it never does.
+One process, no Ray, no reporting, no checkpoints. Each step takes the next `prompts` records
+and encodes them (images decoded, chat template, one processor call for the batch: Eureka's own
+batched encoder, so both sides see identical token ids and pixels), samples `samples`
+completions per prompt with transformers `generate` (KV cache, the vision special tokens
+suppressed as Eureka's engine does), then runs one forward and backward over the responses with
+a PPO-clip style loss at ratio 1 and one fused AdamW step (torch's fastest on the CPU, as
+Eureka's learner and TRL's default use). Repeated images and rope positions are computed once
+per group (`share_repeated_inputs` on the model instance) and each prompt is run once for its
+group's responses (`shared_prompts`), as Eureka's learner does, so the floor does not charge
+Eureka for work it never does.
+
+Encoding is part of a step's work on every side (Eureka's driver encodes the next prompts while
+the rewards are scored; TRL's trainer calls the processor in its step). An earlier floor encoded
+every prompt once before its clock started, which left that work out of the bound only.
 
 The advantages are GRPO's over the same rewards as Eureka's (Eureka's scorer: accuracy and
 format), so the floor's policy learns what Eureka's learns and keeps answering like it: the work
@@ -17,9 +23,10 @@ where every sample ended after 1-4 tokens, up to twice as cheap as a step of the
 The clock stops while the responses are decoded, scored and turned into advantages: that time
 is not counted, so the floor stays a bound.
 
-What it leaves out on purpose, because it is the lower bound: old log-probs (one update epoch
-makes them equal to the forward's own, detached), the time of scoring and advantages, sync and
-any per-step bookkeeping.
+What it leaves out on purpose, because it is the lower bound: reading and parsing the data file
+(done once, up front) and checking the image files, old log-probs (one update epoch makes them
+equal to the forward's own, detached), the time of scoring and advantages, sync and any
+per-step bookkeeping.
 """
 
 from __future__ import annotations
@@ -31,26 +38,35 @@ from pathlib import Path
 from typing import Any
 
 
-def encoded_prompts(run_dir: Path, processor: Any, max_prompt_length: int) -> list[Any]:
-    """Every demo prompt encoded by Eureka's `PromptEncoder` (ids and pixels as Eureka sees them),
-    as (encoded prompt, gold answer) pairs."""
-    from eureka_trainer.data.encode import PromptEncoder
+def demo_records(run_dir: Path) -> list[Any]:
+    """Every demo prompt's record (text, image paths, gold answer), in file order."""
     from eureka_trainer.data.records import parse_line
 
     shapes = run_dir / "demo-assets" / "shapes"
-    encoder = PromptEncoder(
+    lines = (shapes / "shapes.jsonl").read_text().splitlines()
+    return [
+        parse_line(line, f"shapes.jsonl:{i + 1}", image_root=shapes, family="qwen2_vl")
+        for i, line in enumerate(lines)
+    ]
+
+
+def encode_step(records: list[Any], processor: Any, max_prompt_length: int) -> list[Any]:
+    """One step's prompts encoded by Eureka's batched encoder (ids and pixels as Eureka sees
+    them, the bench spec's 3136 pixels an image)."""
+    from eureka_trainer.data.batch_encode import encode_prompts
+
+    encoded = encode_prompts(
+        records,
         processor,
         family="qwen2_vl",
         max_prompt_length=max_prompt_length,
         min_pixels=3136,
         max_pixels=3136,
     )
-    lines = (shapes / "shapes.jsonl").read_text().splitlines()
-    records = [
-        parse_line(line, f"shapes.jsonl:{i + 1}", image_root=shapes, family="qwen2_vl")
-        for i, line in enumerate(lines)
-    ]
-    return [(encoder.encode(record), record.answer) for record in records]
+    for result in encoded:
+        if isinstance(result, Exception):  # the demo's records all encode
+            raise result
+    return encoded
 
 
 def _generate(
@@ -173,8 +189,8 @@ def run_floor(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
             if isinstance(v, int) and v >= 0
         }
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    prompts = encoded_prompts(run_dir, processor, 64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, fused=True)
+    records = demo_records(run_dir)
     torch.manual_seed(0)
     tokens = 0
     start = paused = 0.0
@@ -183,8 +199,8 @@ def run_floor(args: argparse.Namespace, run_dir: Path) -> dict[str, float]:
         for step in range(args.steps):
             if step == args.warmup_steps:
                 start, tokens, paused = time.perf_counter(), 0, 0.0
-            batch = [prompts[(step * args.prompts + i) % len(prompts)] for i in range(args.prompts)]
-            chunk, answers = [p for p, _ in batch], [a for _, a in batch]
+            taken = [records[(step * args.prompts + i) % len(records)] for i in range(args.prompts)]
+            chunk, answers = encode_step(taken, processor, 64), [r.answer for r in taken]
             model.eval()
             new = _generate(
                 model,
