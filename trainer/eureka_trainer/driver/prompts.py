@@ -70,8 +70,8 @@ class PromptSource:
         """Start encoding the next `count` prompts on a background thread; the next
         `next_batch(count)` returns them. The driver calls it while the rewards are scored (the
         encoding is CPU work in this process; the actors are idle then, while during the update
-        it would take a core from the learner), and `settle()` before anything else here uses
-        the processor."""
+        it would take a core from the learner), and `settle()` before the update starts, which
+        is also before anything else here uses the processor."""
         if self._ahead is not None:
             return
         self._before = self.state_dict()
