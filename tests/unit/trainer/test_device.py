@@ -152,13 +152,22 @@ def test_the_guard_refuses_a_batch_off_the_model_device() -> None:
     assert misplaced({"a": torch.zeros(2), "s": torch.tensor(1.0)}, META) == ["a on cpu"]
 
 
-def test_the_learner_hands_its_models_only_tensors_on_its_device(tiny: tuple[str, Any]) -> None:
+def _learner_config(tiny: tuple[str, Any], **fields: Any) -> LearnerConfig:
+    """The tiny model's learner for one optimiser step, with `fields` set."""
     path, processor = tiny
-    config = LearnerConfig(
+    return LearnerConfig(
         model_path=path,
         family="qwen2_vl",
         pad_id=processor.tokenizer.pad_token_id,
         total_optimizer_steps=1,
+        **fields,
+    )
+
+
+def test_the_learner_hands_its_models_only_tensors_on_its_device(tiny: tuple[str, Any]) -> None:
+    processor = tiny[1]
+    config = _learner_config(
+        tiny,
         train_batch_size=2,
         micro_batch_size=2,
         kl_coef=0.1,  # a reference model too
@@ -184,15 +193,7 @@ def test_the_learner_hands_its_models_only_tensors_on_its_device(tiny: tuple[str
 
 
 def test_the_learner_steps_with_the_fused_adamw_on_the_cpu(tiny: tuple[str, Any]) -> None:
-    path, processor = tiny
-    config = LearnerConfig(
-        model_path=path,
-        family="qwen2_vl",
-        pad_id=processor.tokenizer.pad_token_id,
-        total_optimizer_steps=1,
-        frozen_prefixes=("visual.",),
-    )
-    learner = TorchLearner(config)
+    learner = TorchLearner(_learner_config(tiny, frozen_prefixes=("visual.",)))
     assert learner.optimizer.defaults["fused"]
     trainable = {id(p) for p in learner.model.parameters() if p.requires_grad}
     stepped = {id(p) for group in learner.optimizer.param_groups for p in group["params"]}
