@@ -15,8 +15,9 @@ the results): gradient checkpointing off (TRL's default is on; Eureka's learner 
 here), the same attention implementation (eager) and dtype (float32) as Eureka's learner, the
 same torch thread count, one generation batch per optimiser step, logging, progress bars and
 saving off. The third column is `bench/floor.py`: the same prompts (encoded each step), samples,
-new tokens and update in one process with nothing around it (no Ray, reporting, sync; it learns from the same
-rewards, with its clock stopped while it scores them), the bound Eureka's step cannot beat.
+new tokens and update in one process with nothing around it (no Ray, reporting, sync; it learns
+from the same rewards, with its clock stopped while it scores them), the bound Eureka's step
+cannot beat.
 
     .venv/bin/python bench/rl_step.py [--steps 30] [--prompts 16] [--samples 8] [--width 1]
                                       [--rounds 1]
