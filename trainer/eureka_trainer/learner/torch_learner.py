@@ -208,7 +208,11 @@ class TorchLearner:
             for chunk in _chunks(list(samples), self.config.micro_batch_size):
                 batch = self._pack(chunk)
                 logp, _, mask = response_logprobs(
-                    model, batch, suppressed=self.suppressed, temperature=self.config.temperature
+                    model,
+                    batch,
+                    suppressed=self.suppressed,
+                    temperature=self.config.temperature,
+                    entropy=False,  # log-probs for PPO or the KL, no metrics
                 )
                 out.extend(to_lists(logp, mask))
         return out
