@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from eureka_trainer.data.errors import DataError
-from eureka_trainer.data.images import verify_images
+from eureka_trainer.data.images import VerifiedImages, verify_images
 from eureka_trainer.data.records import PromptRecord, family_rules, parse_line
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ class PromptStream:
     `DataError`; `skip` skips it and counts it in `stats.skipped` by reason. family: the model
     family (decides the blank-image rule). shuffle / seed: a new seeded permutation each epoch.
     verify_images: decode-check each record's images when it is drawn (so a corrupt image is
-    a bad line, handled by `bad_lines`, not a crash later in the rollout).
+    a bad line, handled by `bad_lines`, not a crash later in the rollout); a file that passed
+    is not read again while its size and modification time stay the same.
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class PromptStream:
         self.image_root = Path(image_root) if image_root is not None else None
         self.bad_lines, self.family = bad_lines, family
         self.shuffle, self.seed, self.verify_images = shuffle, seed, verify_images
+        self._verified = VerifiedImages()  # checked once per run, not once per epoch
         self._index = _LineIndex(self.files)
         if not len(self._index):
             raise DataError(", ".join(map(str, self.files)), None, "no prompt lines")
@@ -219,7 +221,7 @@ class PromptStream:
         root = (self.image_root if self.image_root is not None else path.parent).absolute()
         record = parse_line(raw, source, image_root=root, family=self.family)
         if self.verify_images:
-            verify_images(record)
+            verify_images(record, self._verified)
         return record
 
     def close(self) -> None:
