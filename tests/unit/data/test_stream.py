@@ -178,3 +178,24 @@ def test_from_spec(folder, mixed):
     assert ids(train.next_batch(10)) == ids(PromptStream([mixed], seed=9).next_batch(10))
     evaluation = PromptStream.from_spec(spec, family="qwen2_vl", seed=9, split="eval")
     assert not evaluation.shuffle
+
+
+def test_the_fingerprint_is_hashed_once(mixed, monkeypatch):
+    """Every step's data totals and every checkpoint ask for the state: hashing the line
+    offsets each time took 5.9 ms a call at a million lines."""
+    import hashlib
+
+    from eureka_trainer.data import stream as module
+
+    calls, real = [], hashlib.sha256
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(module.hashlib, "sha256", counting)
+    stream = PromptStream([mixed], seed=1)
+    states = [stream.state_dict() for _ in range(3)]
+    stream.next_batch(12)  # into the next epoch
+    assert stream.state_dict()["fingerprint"] == states[0]["fingerprint"]
+    assert len(calls) == 1

@@ -127,6 +127,7 @@ class PromptStream:
         self.shuffle, self.seed, self.verify_images = shuffle, seed, verify_images
         self._verified = VerifiedImages()  # checked once per run, not once per epoch
         self._index = _LineIndex(self.files)
+        self._fingerprint: str | None = None
         if not len(self._index):
             raise DataError(", ".join(map(str, self.files)), None, "no prompt lines")
         self.epoch = 0
@@ -237,12 +238,17 @@ class PromptStream:
         self.close()
 
     def fingerprint(self) -> str:
-        """A digest of the files' paths and line offsets: a resume refuses changed data."""
-        digest = hashlib.sha256()
-        for path in self.files:
-            digest.update(str(path).encode() + b"\0")
-        digest.update(self._index.offset.tobytes())
-        return digest.hexdigest()[:16]
+        """A digest of the files' paths and line offsets: a resume refuses changed data.
+
+        Computed once: the index is built once, and every checkpoint and every step's data
+        totals ask for it (hashing the offsets took 5.9 ms a call at a million lines)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for path in self.files:
+                digest.update(str(path).encode() + b"\0")
+            digest.update(self._index.offset.tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def state_dict(self) -> dict[str, Any]:
         """Where the stream is: epoch, position, seed, counters and the data fingerprint."""
