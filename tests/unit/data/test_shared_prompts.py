@@ -96,3 +96,36 @@ def test_equal_ids_with_other_images_are_different_prompts() -> None:
 def test_nothing_to_share_packs_nothing() -> None:
     assert pack_prompts([[1, 2], [3]], [[4], [5]], [{}, {}], 0, None, "linear") is None
     assert pack_prompts([[1, 2], [1, 2]], [[4], []], [{}, {}], 0, None, "linear") is None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_backward_keeps_one_vocabulary_sized_tensor(folder: Path, family: str) -> None:
+    """Row by row and shared, autograd keeps the log-softmax's `[B, T, V]` and nothing else
+    that size: the logits are picked by `index_select` (`modeling.pick_rows`), whose backward
+    keeps only the index (`gather` kept the logits whole, 2.4x the log-probs' size on these
+    rows), and the entropy is computed outside the graph."""
+    torch.manual_seed(0)
+    tiny = build_tiny(family)
+    model, processor = tiny.model.train(), tiny.processor
+    prompts = _prompts(folder, family, processor)
+    vocab = int(model.config.get_text_config().vocab_size)
+    rows = [prompts[i // 3] for i in range(6)]
+    responses = [torch.randint(10, vocab - 10, (n,)).tolist() for n in [3, 5, 1, 4, 2, 5]]
+    ids, mm = [p.input_ids for p in rows], [p.mm_inputs for p in rows]
+    rule = model_family(family).prompt_positions
+    shared = pack_prompts(ids, responses, mm, 0, model.config, rule)
+    assert shared is not None
+    for batch in (pack(ids, responses, mm, 0, model.config), shared):
+        saved: list[torch.Tensor] = []
+
+        def keep(tensor: torch.Tensor, saved: list[torch.Tensor] = saved) -> torch.Tensor:
+            saved.append(tensor)
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+            logp, _, _ = response_logprobs(model, batch, suppressed=[], temperature=0.7)
+        storages = {
+            t.untyped_storage().data_ptr() for t in saved if t.dim() == 3 and t.shape[-1] == vocab
+        }
+        assert len(storages) == 1, type(batch).__name__
+        logp.sum().backward()  # and the backward still runs

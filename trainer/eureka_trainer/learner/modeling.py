@@ -193,8 +193,21 @@ def _row_logits(model: Any, batch: PackedBatch) -> tuple[torch.Tensor, torch.Ten
     ).logits  # [B, L - first, V]
     steps = torch.arange(batch.width, device=device)
     positions = (batch.starts[:, None] + steps[None, :] - 1).clamp(max=length - 1)  # [B, T]
-    picked = torch.gather(kept, 1, (positions - first)[..., None].expand(-1, -1, kept.shape[-1]))
+    picked = pick_rows(kept, positions - first)
     return picked, ids.gather(1, (positions + 1).clamp(max=length - 1))
+
+
+def pick_rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`values[b, index[b, t]]` for each b, t: `[B, L, V]`, `[B, T] -> [B, T, V]`.
+
+    By `index_select` on the flattened rows: its backward keeps only the index. `gather`'s
+    keeps `values` whole (the logits: a second `[B, L, V]` beside the log-softmax's, 1.2 GB for
+    one 2k-token row at a 152k vocabulary), and plain indexing's backward is twice as slow on
+    the CPU; `index_select` is also the fastest of the three there."""
+    batch, length, width = values.shape
+    offsets = torch.arange(batch, device=index.device)[:, None] * length
+    flat = values.reshape(batch * length, width).index_select(0, (index + offsets).reshape(-1))
+    return flat.reshape(*index.shape, width)
 
 
 def to_lists(values: torch.Tensor, mask: torch.Tensor) -> list[list[float]]:

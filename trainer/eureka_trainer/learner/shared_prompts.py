@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from eureka_trainer.learner.modeling import right_padded_inputs
+from eureka_trainer.learner.modeling import pick_rows, right_padded_inputs
 from eureka_trainer.registry import Registry
 
 
@@ -206,9 +206,10 @@ def prompt_shared_logits(model: Any, batch: PromptBatch) -> torch.Tensor:
             use_cache=True,
             logits_to_keep=torch.arange(first, width_p, device=batch.responses.device),
         )
-    kept = out.logits  # [G, Lp - first, V]
-    last = (batch.prompt_lengths - 1 - first)[:, None, None].expand(-1, 1, kept.shape[-1])
-    after_prompt = torch.gather(kept, 1, last)[batch.inverse]  # [B, 1, V]
+    kept: torch.Tensor = out.logits  # [G, Lp - first, V]
+    # `pick_rows` keeps only its index for the backward (`gather` kept the logits whole).
+    last = pick_rows(kept, (batch.prompt_lengths - 1 - first)[:, None])  # [G, 1, V]
+    after_prompt = last[batch.inverse]  # [B, 1, V]
     if batch.width == 1:
         return after_prompt
     starts = rule.starts(model, prompts, batch.prompt_lengths)
