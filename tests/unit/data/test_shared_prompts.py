@@ -47,6 +47,25 @@ def _grads(model: Any) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+LENGTHS = [3, 5, 1, 4, 2, 5]
+"""The responses' lengths: three per prompt, all different."""
+
+
+def _row_and_shared(model: Any, family: str, prompts: list[Any]) -> tuple[int, Any, Any]:
+    """(vocabulary size, the row-by-row batch, the shared batch) of six responses of different
+    lengths, three per prompt."""
+    vocab = int(model.config.get_text_config().vocab_size)
+    rows = [prompts[i // 3] for i in range(6)]
+    responses = [torch.randint(10, vocab - 10, (n,)).tolist() for n in LENGTHS]
+    ids = [p.input_ids for p in rows]
+    mm = [p.mm_inputs for p in rows]  # a group's rows share one mm dict, as after Ray
+    pad = 0
+    rule = model_family(family).prompt_positions
+    shared = pack_prompts(ids, responses, mm, pad, model.config, rule)
+    assert shared is not None and shared.prompts["input_ids"].shape[0] == 2
+    return vocab, pack(ids, responses, mm, pad, model.config), shared
+
+
 @pytest.mark.parametrize("checkpointing", [False, True])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_shared_prompt_forward_equals_the_row_forward(
@@ -57,26 +76,16 @@ def test_shared_prompt_forward_equals_the_row_forward(
     model, processor = tiny.model.train(), tiny.processor
     if checkpointing:  # transformers drops a KV cache inside checkpointed layers
         model.gradient_checkpointing_enable()
-    prompts = _prompts(folder, family, processor)
-    vocab = int(model.config.get_text_config().vocab_size)
-    lengths = [3, 5, 1, 4, 2, 5]  # three responses per prompt, of different lengths
-    rows = [prompts[i // 3] for i in range(6)]
-    responses = [torch.randint(10, vocab - 10, (n,)).tolist() for n in lengths]
-    ids = [p.input_ids for p in rows]
-    mm = [p.mm_inputs for p in rows]  # a group's rows share one mm dict, as after Ray
-    pad = 0
-    rule = model_family(family).prompt_positions
-    shared = pack_prompts(ids, responses, mm, pad, model.config, rule)
-    assert shared is not None and shared.prompts["input_ids"].shape[0] == 2
+    _, by_rows, shared = _row_and_shared(model, family, _prompts(folder, family, processor))
     results = []
-    for batch in (pack(ids, responses, mm, pad, model.config), shared):
+    for batch in (by_rows, shared):
         model.zero_grad()
         logp, entropy, mask = response_logprobs(model, batch, suppressed=[], temperature=0.7)
         (logp.sum() + 0.1 * logp.exp().sum()).backward()
         results.append((logp.detach(), entropy, mask, _grads(model)))
     (logp_a, ent_a, mask_a, grads_a), (logp_b, ent_b, mask_b, grads_b) = results
     assert torch.equal(mask_a, mask_b)
-    assert mask_a.sum(-1).tolist() == lengths
+    assert mask_a.sum(-1).tolist() == LENGTHS
     torch.testing.assert_close(logp_b, logp_a, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(ent_b, ent_a, rtol=1e-4, atol=1e-5)
     if checkpointing:  # still on after the shared forward (it only lifts it for the prompts)
@@ -107,15 +116,8 @@ def test_the_backward_keeps_one_vocabulary_sized_tensor(folder: Path, family: st
     torch.manual_seed(0)
     tiny = build_tiny(family)
     model, processor = tiny.model.train(), tiny.processor
-    prompts = _prompts(folder, family, processor)
-    vocab = int(model.config.get_text_config().vocab_size)
-    rows = [prompts[i // 3] for i in range(6)]
-    responses = [torch.randint(10, vocab - 10, (n,)).tolist() for n in [3, 5, 1, 4, 2, 5]]
-    ids, mm = [p.input_ids for p in rows], [p.mm_inputs for p in rows]
-    rule = model_family(family).prompt_positions
-    shared = pack_prompts(ids, responses, mm, 0, model.config, rule)
-    assert shared is not None
-    for batch in (pack(ids, responses, mm, 0, model.config), shared):
+    vocab, by_rows, shared = _row_and_shared(model, family, _prompts(folder, family, processor))
+    for batch in (by_rows, shared):
         saved: list[torch.Tensor] = []
 
         def keep(tensor: torch.Tensor, saved: list[torch.Tensor] = saved) -> torch.Tensor:
