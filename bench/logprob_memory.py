@@ -23,18 +23,12 @@ import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from procfs import peak_rss_mb  # bench/ is this script's folder
+
 SIDES = ("eureka", "trl")
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def _model(vocab: int, hidden: int) -> Any:
@@ -99,9 +93,9 @@ def run_side(side: str, args: argparse.Namespace) -> dict[str, float]:
             loss.backward()
 
     gc.collect()
-    before = _status_mb("VmRSS")
+    before = peak_rss_mb("self", "VmRSS")
     step()
-    peak = _status_mb("VmHWM")
+    peak = peak_rss_mb("self")
     return {"step_peak_mb": round(max(0.0, peak - before), 1), "rss_before_mb": round(before, 1)}
 
 

@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
+from bench.procfs import peak_rss_mb  # noqa: E402  (this folder is off sys.path, see above)
 from tests.integration.operator.emulator import Emulator, kubeconfig, register_all  # noqa: E402
 
 from eureka_operator.crd import build_crd  # noqa: E402
@@ -72,14 +73,6 @@ def rljob(name: str) -> dict[str, Any]:
             "resources": {"workers": {"gpus": 8}},
         },
     }
-
-
-def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """Peak (VmHWM) or current (VmRSS) resident memory of a process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
