@@ -309,6 +309,20 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def round_ratios(ours: list[dict[str, float]], peers: list[dict[str, float]], name: str) -> str:
+    """The ratio of each round's pair (the two ran minutes apart, so a slow spell of the
+    machine hits both), and their median and range: steadier than the ratio of the medians
+    when the machine's speed wanders between rounds."""
+    import statistics
+
+    ratios = [a["samples/s"] / b["samples/s"] for a, b in zip(ours, peers, strict=True)]
+    shown = ", ".join(f"{r:.2f}" for r in ratios)
+    return (
+        f"ratio {name} by round: {shown} (median {statistics.median(ratios):.2f}x, "
+        f"range {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+
+
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -346,6 +360,8 @@ def main() -> None:
                 f"{side} samples/s by round: "
                 + ", ".join(f"{r['samples/s']:.0f}" for r in runs[side])
             )
+        for peer in ("trl", "floor"):
+            print(round_ratios(runs["eureka"], runs[peer], f"eureka/{peer}"))
     print(
         "eureka phase timings per step (s): "
         + ", ".join(f"{k[5:]}={v:.3f}" for k, v in eureka.items() if k.startswith("time/"))
