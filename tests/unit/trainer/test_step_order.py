@@ -1,13 +1,16 @@
 """The order of a step's phases around the prompt prefetch (`Trainer.train_step`).
 
-The next prompts are encoded on a driver thread while the rewards are scored (the actors are idle
-then); the encoding must be finished before the update starts, or it takes a core from the
-learner's threads for the update's first operators (on 2 cores: a fixed matmul probe at the
-start of the update took 40-50 ms instead of 24-31 in a quarter of the demo's steps).
+The next prompts are encoded on a driver thread while the engines sample, once this step's
+requests are sent (`Topology.generate(while_sampling=...)`; the real call's order is held by
+`tests/integration/trainer/test_while_sampling.py`). The encoding must be finished before the
+update starts, or it takes a core from the learner's threads for the update's first operators
+(on 2 cores: a fixed matmul probe at the start of the update took 40-50 ms instead of 24-31 in a
+quarter of the demo's steps).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eureka_trainer.backends import Completion, GenerationRequest
@@ -55,8 +58,17 @@ class _Topology:
     def __init__(self, events: list[str], prompts: _Prompts) -> None:
         self.events, self.prompts = events, prompts
 
-    def generate(self, requests: Any, sampling: Any, keep: bool = False) -> list[list[Completion]]:
-        self.events.append("generate")
+    def generate(
+        self,
+        requests: Any,
+        sampling: Any,
+        keep: bool = False,
+        while_sampling: Callable[[], None] | None = None,
+    ) -> list[list[Completion]]:
+        self.events.append("generate sent")
+        if while_sampling is not None:
+            while_sampling()
+        self.events.append("generate done")
         return [
             [
                 Completion([5 + i, 6], [-0.5, -0.7], f"<answer>{i}</answer>")
@@ -82,6 +94,14 @@ class _Scorer:
         return ScoreBatch({"accuracy": accuracy}, accuracy, [True] * len(responses))
 
 
+class _Checkpoints:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def save(self, step: int, meta: Any, write: Any) -> None:
+        self.events.append("checkpoint")
+
+
 class _Sink:
     def report(self, progress: Any, metrics: dict[str, float], samples: Any) -> None:
         self.metrics = metrics
@@ -105,12 +125,24 @@ def test_the_prefetched_prompts_are_encoded_before_the_update_starts() -> None:
         prompts,  # type: ignore[arg-type]
         _Scorer(),
         sink,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+        _Checkpoints(events),  # type: ignore[arg-type]
         total_steps=3,
     )
     trainer.train_step()
-    assert events == ["next_batch", "generate", "prefetch", "settle", "update", "sync"]
+    assert events == [
+        "next_batch",
+        "generate sent",
+        "prefetch",  # while the engines sample
+        "generate done",
+        "settle",
+        "update",
+        "sync",
+    ]
     assert sink.metrics["time/prefetch_wait"] >= 0.0
     events.clear()
     trainer.train_step()  # the second step takes the prefetched batch
-    assert events[:2] == ["next_batch", "generate"] and "update while encoding" not in events
+    assert events[:3] == ["next_batch", "generate sent", "prefetch"]
+    assert "update while encoding" not in events
+    events.clear()
+    trainer.train_step()  # the last step: no prompts are needed after it
+    assert "prefetch" not in events

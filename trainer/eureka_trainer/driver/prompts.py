@@ -68,8 +68,8 @@ class PromptSource:
 
     def prefetch(self, count: int) -> None:
         """Start encoding the next `count` prompts on a background thread; the next
-        `next_batch(count)` returns them. The driver calls it while the rewards are scored (the
-        encoding is CPU work in this process; the actors are idle then, while during the update
+        `next_batch(count)` returns them. The driver calls it once a step's requests are sent,
+        while the engines sample (the encoding is CPU work in this process; during the update
         it would take a core from the learner), and `settle()` before the update starts, which
         is also before anything else here uses the processor."""
         if self._ahead is not None:

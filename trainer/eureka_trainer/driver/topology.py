@@ -14,7 +14,7 @@ cluster the pools of `resources` decide (engines = GPUs / tensorParallelSize, le
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,11 +213,13 @@ class Topology:
         requests: Sequence[GenerationRequest],
         sampling: SamplingConfig,
         keep: bool = False,
+        while_sampling: Callable[[], None] | None = None,
     ) -> list[list[Completion]]:
         """Requests split in contiguous shares over the engines; results in request order.
 
         `keep`: the responses will be trained on at the next `update` (the trainer's rollouts,
-        not evaluation's): hybrid actors keep the prompts' image tensors for it."""
+        not evaluation's): hybrid actors keep the prompts' image tensors for it.
+        `while_sampling`: called once every share is sent, before waiting for the engines."""
         import ray
 
         if self.asleep:
@@ -237,6 +239,8 @@ class Topology:
             if keep and self.kept is not None:
                 args.append(self.kept.assign(share, index))
             refs.append(engine.generate.remote(*args))
+        if while_sampling is not None:
+            while_sampling()
         return [group for part in ray.get(refs) for group in part]
 
     def logprobs(
