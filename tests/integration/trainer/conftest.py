@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,29 @@ def one_rank_group() -> Iterator[None]:
             import deepspeed.comm
 
             deepspeed.comm.destroy_process_group()
+
+
+def topology_parts(spec: Any, assets: Path) -> tuple[str, Any, Any]:
+    """The demo model's folder, its processor and the learner config of `spec`, for a test that
+    builds a real `Topology` over the demo model (2 ranks' worth of config, 1 learner)."""
+    from eureka_trainer.demo.resolve import load_demo_processor
+    from eureka_trainer.driver.setup import learner_config
+
+    model = str(assets / "tiny-qwen2-vl")
+    processor = load_demo_processor(model)
+    return model, processor, learner_config(spec, model, processor.tokenizer.pad_token_id, 2, 1)
+
+
+def image_request(processor: Any, colour: tuple[int, int, int] = (200, 30, 30)) -> Any:
+    """A one-image Qwen2-VL request (a 56x56 image of one colour) as the driver sends it."""
+    from PIL import Image
+
+    from eureka_trainer.backends import GenerationRequest
+
+    text = (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>How many?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    enc = processor(text=[text], images=[Image.new("RGB", (56, 56), colour)], return_tensors="pt")
+    mm = {k: enc[k] for k in ("pixel_values", "image_grid_thw")}
+    return GenerationRequest(prompt_ids=enc["input_ids"][0].tolist(), mm_inputs=mm)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from eureka_trainer.backends import GenerationRequest, SamplingConfig, TrainSample
+from eureka_trainer.backends import SamplingConfig, TrainSample
 from eureka_trainer.driver import workers
+from tests.integration.trainer.conftest import image_request, topology_parts
 from tests.integration.trainer.test_driver import _job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -67,8 +68,6 @@ def test_engines_sleep_first_and_learners_release_before_every_wake(
 ) -> None:
     import ray.cloudpickle
 
-    from eureka_trainer.demo.resolve import load_demo_processor
-    from eureka_trainer.driver.setup import learner_config
     from eureka_trainer.driver.topology import Layout, Topology
 
     ray.cloudpickle.register_pickle_by_value(__import__(__name__, fromlist=["_"]))
@@ -77,22 +76,13 @@ def test_engines_sleep_first_and_learners_release_before_every_wake(
     monkeypatch.setattr(workers, "RolloutWorker", RecordingRollout)
     monkeypatch.setattr(workers, "LearnerWorker", RecordingLearner)
     spec = _job(**{"rollout.sleepMode": True, "learner.offload": "optimizer"}).spec
-    model = str(demo_assets / "tiny-qwen2-vl")
-    processor = load_demo_processor(model)
-    config = learner_config(spec, model, processor.tokenizer.pad_token_id, 2, 1)
+    model, processor, config = topology_parts(spec, demo_assets)
     # Colocated, not hybrid: what a vLLM run gets (the `hf` engine stands in for vLLM here).
     layout = Layout(1, 1, 0.0, 0.0, cpus_per_actor=0.5, threads=1, hybrid=False)
     topology = Topology(spec, model, config, layout)
     try:
-        enc = processor(
-            text=[
-                "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>How many?<|im_end|>\n<|im_start|>assistant\n"
-            ],
-            images=[_image()],
-            return_tensors="pt",
-        )
-        mm = {k: enc[k] for k in ("pixel_values", "image_grid_thw")}
-        request = GenerationRequest(prompt_ids=enc["input_ids"][0].tolist(), mm_inputs=mm)
+        request = image_request(processor)
+        mm = request.mm_inputs
         sampling = SamplingConfig(n=2, max_new_tokens=4, seed=0)
         group = topology.generate([request], sampling)[0]
         samples = [
@@ -117,9 +107,3 @@ def test_engines_sleep_first_and_learners_release_before_every_wake(
         "engine load",
         "engine wake",  # then its KV cache
     ]
-
-
-def _image() -> Any:
-    from PIL import Image
-
-    return Image.new("RGB", (56, 56), (200, 30, 30))

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import torch
 
-from eureka_trainer.backends import GenerationRequest, SamplingConfig, TrainSample
+from eureka_trainer.backends import SamplingConfig, TrainSample
 from eureka_trainer.driver.kept_inputs import KeptInputs
+from tests.integration.trainer.conftest import image_request, topology_parts
 from tests.integration.trainer.test_driver import _job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -21,10 +22,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 def test_the_update_uses_the_kept_tensors_and_lands_on_the_same_weights(
     tmp_path: Path, demo_assets: Path, local_ray: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from PIL import Image
-
-    from eureka_trainer.demo.resolve import load_demo_processor
-    from eureka_trainer.driver.setup import learner_config
     from eureka_trainer.driver.topology import Layout, Topology
 
     sent_args: list[tuple[int, list[Any]]] = []  # what each update call carried
@@ -37,18 +34,10 @@ def test_the_update_uses_the_kept_tensors_and_lands_on_the_same_weights(
 
     monkeypatch.setattr(KeptInputs, "strip", recording_strip)
     spec = _job().spec
-    model = str(demo_assets / "tiny-qwen2-vl")
-    processor = load_demo_processor(model)
-    config = learner_config(spec, model, processor.tokenizer.pad_token_id, 2, 1)
+    model, processor, config = topology_parts(spec, demo_assets)
     layout = Layout(1, 1, 0.0, 0.0, cpus_per_actor=0.5, threads=1, hybrid=True)
-    text = "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>How many?<|im_end|>\n<|im_start|>assistant\n"
-    requests = []
-    for colour in ((200, 30, 30), (30, 200, 30), (30, 30, 200)):
-        enc = processor(
-            text=[text], images=[Image.new("RGB", (56, 56), colour)], return_tensors="pt"
-        )
-        mm = {k: enc[k] for k in ("pixel_values", "image_grid_thw")}
-        requests.append(GenerationRequest(prompt_ids=enc["input_ids"][0].tolist(), mm_inputs=mm))
+    colours = ((200, 30, 30), (30, 200, 30), (30, 30, 200))
+    requests = [image_request(processor, colour) for colour in colours]
     sampling = SamplingConfig(n=2, max_new_tokens=4, seed=0)
 
     def train(keep: bool) -> dict[str, torch.Tensor]:

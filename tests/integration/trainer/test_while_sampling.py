@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from eureka_trainer.backends import GenerationRequest, SamplingConfig
+from eureka_trainer.backends import SamplingConfig
 from eureka_trainer.driver import workers
+from tests.integration.trainer.conftest import image_request, topology_parts
 from tests.integration.trainer.test_driver import _job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -37,10 +38,7 @@ def test_the_callback_runs_after_the_requests_are_sent_and_before_the_results(
     tmp_path: Path, demo_assets: Path, local_ray: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ray.cloudpickle
-    from PIL import Image
 
-    from eureka_trainer.demo.resolve import load_demo_processor
-    from eureka_trainer.driver.setup import learner_config
     from eureka_trainer.driver.topology import Layout, Topology
 
     ray.cloudpickle.register_pickle_by_value(__import__(__name__, fromlist=["_"]))
@@ -48,16 +46,11 @@ def test_the_callback_runs_after_the_requests_are_sent_and_before_the_results(
     WaitingRollout.marker = str(marker)
     monkeypatch.setattr(workers, "RolloutWorker", WaitingRollout)
     spec = _job().spec
-    model = str(demo_assets / "tiny-qwen2-vl")
-    processor = load_demo_processor(model)
-    config = learner_config(spec, model, processor.tokenizer.pad_token_id, 2, 1)
+    model, processor, config = topology_parts(spec, demo_assets)
     # A rollout group and a learner group (the hybrid actor's class, subclassed in a test,
     # does not pickle by value: its methods' zero-argument `super` names the original).
     layout = Layout(1, 1, 0.0, 0.0, cpus_per_actor=0.5, threads=1, hybrid=False)
-    text = "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>How many?<|im_end|>\n<|im_start|>assistant\n"
-    enc = processor(text=[text], images=[Image.new("RGB", (56, 56))], return_tensors="pt")
-    mm = {k: enc[k] for k in ("pixel_values", "image_grid_thw")}
-    request = GenerationRequest(prompt_ids=enc["input_ids"][0].tolist(), mm_inputs=mm)
+    request = image_request(processor)
     calls: list[str] = []
 
     def while_sampling() -> None:
