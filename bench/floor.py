@@ -12,7 +12,7 @@ group's responses (`shared_prompts`), as Eureka's learner does, so the floor doe
 Eureka for work it never does.
 
 Encoding is part of a step's work on every side (Eureka's driver encodes the next prompts while
-the rewards are scored; TRL's trainer calls the processor in its step). An earlier floor encoded
+its engines sample; TRL's trainer calls the processor in its step). An earlier floor encoded
 every prompt once before its clock started, which left that work out of the bound only.
 
 The advantages are GRPO's over the same rewards as Eureka's (Eureka's scorer: accuracy and

@@ -130,7 +130,7 @@ class Trainer:
         timers: dict[str, float] = {}
         groups, round_metrics = self.collect(step, timers)
         samples, adv_metrics = self.timed(timers, "advantages", lambda: self.advantages(groups))
-        # The next prompts, encoded while the rewards were scored, are finished before the
+        # The next prompts, encoded while the engines sampled, are finished before the
         # update: an encoding still running takes a core from the learner's threads, which
         # wait for each other at every operator (on 2 cores a fixed matmul probe at the start
         # of the update took 40-50 ms instead of 24-31 in a quarter of the steps).
